@@ -1,0 +1,1 @@
+"""Classical codecs and dataset-selection baselines, imported as `bench_baselines`."""

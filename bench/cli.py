@@ -1,0 +1,111 @@
+"""Command line: `bench list`, `bench run`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from bench.errors import BenchError
+
+DEFAULT_OUT = "runs/latest"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bench.data import SPLITS
+    from bench.environment import DEVICES
+    from bench.interface import PROFILES
+
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_list = sub.add_parser("list", help="list registered codecs, their parameters and default configs")
+    p_list.add_argument("pattern", nargs="?", default="*", help="glob over codec names, e.g. 'ae*'")
+
+    p_run = sub.add_parser("run", help="run codecs over MNIST and write DIR/results.{csv,parquet}")
+    p_run.add_argument("--codecs", default=None,
+                       help="comma-separated names or globs, each with optional :key=value parameters "
+                            "(e.g. 'gzip,zstd:level=19'); default: every registered codec")
+    p_run.add_argument("--split", default="all", choices=SPLITS)
+    p_run.add_argument("--limit", type=_positive_int, default=None, help="only the first N images of the split")
+    p_run.add_argument("--profile", default="default", choices=PROFILES,
+                       help="training budget of learned codecs (smoke = seconds); classical codecs ignore it")
+    p_run.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    p_run.add_argument("--device", default="auto", choices=DEVICES)
+    p_run.add_argument("--resume", action="store_true", help="skip cells already finished in --out")
+    p_run.add_argument("--repeat", type=_positive_int, default=1, help="repetitions per configuration")
+    p_run.add_argument("--seed", type=int, default=0)
+    p_run.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files (else $MNIST_DIR, ...)")
+    p_run.add_argument("--cache-dir", default=".cache", help="trained-model cache (default .cache)")
+    return parser
+
+
+def cmd_list(args) -> int:
+    from bench.registry import get_entry, list_codecs
+
+    names = list_codecs(args.pattern)
+    if not names:
+        raise BenchError(f"no codec matches {args.pattern!r}; valid names: {', '.join(list_codecs())}")
+    for name in names:
+        entry = get_entry(name)
+        print(f"{name:<18} {entry.kind:<9} {entry.description}")
+        params = ", ".join(f"{k}={v!r}" for k, v in entry.defaults.items()) or "(none)"
+        print(f"{'':<28} parameters: {params}")
+        if entry.configs != ({},):
+            configs = "; ".join(",".join(f"{k}={v}" for k, v in c.items()) for c in entry.configs)
+            print(f"{'':<28} runs by default: {configs}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from bench.data import load_split
+    from bench.environment import device_name, resolve_device
+    from bench.interface import RunContext
+    from bench.registry import parse_spec
+    from bench.runner import run
+
+    configs = parse_spec(args.codecs)
+    device = resolve_device(args.device)
+    load_split(args.split, args.data_dir, args.limit)  # fail fast on missing or corrupt data
+    ctx = RunContext(profile=args.profile, device=device, seed=args.seed, data_dir=args.data_dir,
+                     cache_dir=Path(args.cache_dir))
+    print(f"bench run: {len(configs)} configuration(s) x {args.repeat} on split {args.split}"
+          f"{f' (first {args.limit})' if args.limit else ''}, profile {args.profile}, {device_name(device)}",
+          flush=True)
+    start = time.perf_counter()
+    try:
+        store = run(configs, split=args.split, limit=args.limit, repeat=args.repeat, ctx=ctx,
+                    out_dir=args.out, resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished rows are kept in {args.out}; rerun with --resume to continue",
+              file=sys.stderr)
+        return 130
+    table = store.table()
+    failed = int((table["status"] != "ok").sum())
+    print(f"wrote {store.dir / 'results.csv'} and results.parquet: {len(table)} row(s), {failed} failed, "
+          f"{time.perf_counter() - start:.1f} s")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"list": cmd_list, "run": cmd_run}[args.command](args)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

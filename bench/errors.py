@@ -1,0 +1,17 @@
+"""Errors the harness reports to the user as one line (the CLI prints them without a traceback)."""
+
+
+class BenchError(Exception):
+    """A problem the user can fix: bad input, unknown codec, bad parameter, missing data."""
+
+
+class DataError(BenchError):
+    """An MNIST file is missing, truncated or corrupt."""
+
+
+class CodecError(BenchError):
+    """Unknown codec name or bad codec parameters."""
+
+
+class CorruptStreamError(BenchError):
+    """A compressed stream is truncated, extended or altered."""

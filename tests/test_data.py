@@ -1,0 +1,95 @@
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+from bench import data
+from bench.data import SHARED_MNIST_DIR, load_split
+from bench.errors import DataError
+
+TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def test_splits_have_the_published_sizes():
+    test = load_split("test")
+    assert test.images.shape == (10_000, 28, 28) and test.images.dtype == np.uint8
+    assert test.labels.shape == (10_000,) and set(np.unique(test.labels)) == set(range(10))
+    everything = load_split("all")
+    assert len(everything) == 70_000
+    assert np.array_equal(everything.images[60_000:], test.images)
+    assert len(load_split("all", limit=60_005)) == 60_005
+    assert len(load_split("train", limit=10)) == 10
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """A data folder of our own, with the project's copy and the cache out of sight."""
+    monkeypatch.setattr(data, "SHARED_MNIST_DIR", tmp_path / "nowhere")
+    monkeypatch.setenv("MNIST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    monkeypatch.delenv("MNIST_MIRRORS", raising=False)
+    data._load_pair.cache_clear()
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name in TEST_FILES:
+        shutil.copy(SHARED_MNIST_DIR / f"{name}.gz", folder)
+    yield folder
+    data._load_pair.cache_clear()
+
+
+def test_loads_from_data_dir_and_plain_files(isolated):
+    (isolated / "t10k-labels-idx1-ubyte").write_bytes(gzip.decompress((isolated / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    (isolated / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert len(load_split("test", data_dir=isolated)) == 10_000
+
+
+def test_mnist_dir_environment_variable(isolated, monkeypatch):
+    monkeypatch.setenv("MNIST_DIR", str(isolated))
+    assert len(load_split("test")) == 10_000
+
+
+def test_truncated_file_names_the_file(isolated):
+    path = isolated / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:100_000])
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz: truncated or not a valid gzip"):
+        load_split("test", data_dir=isolated)
+
+
+def test_wrong_checksum_names_the_file(isolated):
+    path = isolated / "t10k-images-idx3-ubyte.gz"
+    content = bytearray(gzip.decompress(path.read_bytes()))
+    content[5000] ^= 0xFF
+    path.write_bytes(gzip.compress(bytes(content)))
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz: SHA-256 mismatch"):
+        load_split("test", data_dir=isolated)
+
+
+def test_missing_file_without_mirrors_is_one_clear_error(isolated, monkeypatch):
+    (isolated / "t10k-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setattr(data, "MIRRORS", ())
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte: not found in"):
+        load_split("test", data_dir=isolated)
+
+
+def test_missing_file_is_downloaded_into_the_cache(isolated, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.move(isolated / "t10k-labels-idx1-ubyte.gz", mirror)
+    monkeypatch.setenv("MNIST_MIRRORS", f"file://{tmp_path}/unreachable/,file://{mirror}/")
+    assert len(load_split("test", data_dir=isolated)) == 10_000
+    assert (tmp_path / "cache" / "t10k-labels-idx1-ubyte.gz").is_file()
+
+
+def test_failed_download_says_what_was_tried(isolated, tmp_path, monkeypatch):
+    (isolated / "t10k-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setenv("MNIST_MIRRORS", f"file://{tmp_path}/unreachable/")
+    with pytest.raises(DataError, match="download failed.*unreachable"):
+        load_split("test", data_dir=isolated)
+
+
+def test_bad_split_and_limit():
+    with pytest.raises(DataError, match="unknown split"):
+        load_split("validation")
+    with pytest.raises(DataError, match="positive"):
+        load_split("test", limit=0)
