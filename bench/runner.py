@@ -7,28 +7,24 @@ so a different executor could farm them out without touching the codecs.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import sys
 import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from bench import metrics
 from bench.data import load_split
-from bench.environment import device_name, git_sha, library_versions
+from bench.environment import code_version, device_name, git_sha, library_versions
 from bench.interface import DatasetCodec, ImageCodec, RunContext
 from bench.registry import config_label, create_codec
 from bench.results import ResultsStore
 from bench.timing import synchronize, timed
 
-#: Bump when the way cells are measured changes, so that `--resume` re-runs old cells.
-HARNESS_VERSION = 1
 WARMUP_IMAGES = 16
 
 
@@ -55,16 +51,6 @@ def make_cells(configs: list[tuple[str, dict]], split: str, limit: int | None, r
         for name, params in configs
         for rep in range(repeat)
     ]
-
-
-def code_version(cls: type) -> str:
-    """Hash of the source files that define a codec: its module, or its whole folder for a package."""
-    path = Path(inspect.getsourcefile(cls))
-    files = sorted(path.parent.rglob("*.py")) if path.parent.name not in ("codecs", "baselines") else [path]
-    h = hashlib.sha256(str(HARNESS_VERSION).encode())
-    for f in files:
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def cell_key(cell: Cell, codec_cls: type, data_digest: str, ctx: RunContext) -> str:

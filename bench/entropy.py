@@ -1,0 +1,147 @@
+"""Entropy coding: symbols with one probability table per symbol, to bytes and back.
+
+Probabilities are turned into integer frequency tables in exactly one place, `quantize`, before
+either backend sees them: an arithmetic decoder must see bit-identical tables to the encoder's,
+and integers (with float64 arithmetic that IEEE 754 fixes) make that a property of the table,
+not of the backend.
+
+Backends:
+- `constriction` (default): a range coder written in Rust; fast, and it can be driven one batch of
+  symbols at a time, which is what autoregressive decoding needs.
+- `arithmetic-compressor`: the pure-Python coder the design card names; slow, for cross-checks.
+
+Both are used the same way: `Encoder(backend).encode(symbols, freqs)` any number of times, then
+`.finish()`; `Decoder(data, backend).decode(freqs)` in the same order, then `.finish()`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.errors import CorruptStreamError
+
+BACKENDS = ("constriction", "arithmetic-compressor")
+#: Every table sums to 2**PRECISION_BITS; every symbol gets at least 1, so any symbol is codable.
+PRECISION_BITS = 16
+
+
+def quantize(probs: np.ndarray, precision_bits: int = PRECISION_BITS) -> np.ndarray:
+    """Probability rows (m, k) -> int64 frequency rows summing to 2**precision_bits, all >= 1."""
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim == 1:
+        p = p[None, :]
+    if not np.all(np.isfinite(p)):
+        raise ValueError("probabilities must be finite")
+    p = np.clip(p, 0.0, None)
+    sums = p.sum(axis=-1, keepdims=True)
+    k = p.shape[-1]
+    p = np.where(sums > 0, p / np.where(sums > 0, sums, 1.0), 1.0 / k)
+    total = 1 << precision_bits
+    if k >= total:
+        raise ValueError(f"{k} symbols do not fit a {precision_bits}-bit table")
+    freqs = np.floor(p * (total - k)).astype(np.int64) + 1
+    # What flooring left over goes to each row's most likely symbol, the cheapest place for it.
+    freqs[np.arange(len(freqs)), np.argmax(p, axis=-1)] += total - freqs.sum(axis=-1)
+    return freqs
+
+
+def ideal_bits(symbols: np.ndarray, freqs: np.ndarray) -> float:
+    """The code length in bits that a perfect coder would spend with these integer tables."""
+    symbols = np.asarray(symbols, dtype=np.int64)
+    chosen = freqs[np.arange(len(symbols)), symbols].astype(np.float64)
+    return float(-np.log2(chosen / freqs.sum(axis=-1)).sum())
+
+
+def _check(symbols: np.ndarray, freqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    symbols = np.asarray(symbols).reshape(-1)
+    freqs = np.asarray(freqs)
+    if freqs.ndim != 2 or len(freqs) != len(symbols):
+        raise ValueError(f"need one frequency row per symbol: {len(symbols)} symbols, table {freqs.shape}")
+    if len(symbols) and (symbols.min() < 0 or symbols.max() >= freqs.shape[1]):
+        raise ValueError("symbol outside the table's alphabet")
+    return symbols, freqs
+
+
+class Encoder:
+    def __init__(self, backend: str = "constriction"):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown entropy backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.backend = backend
+        if backend == "constriction":
+            import constriction
+
+            self._coder = constriction.stream.queue.RangeEncoder()
+            self._family = constriction.stream.model.Categorical(perfect=False)
+        else:
+            from arithmetic_compressor import arithmetic_coding
+
+            self._coder = arithmetic_coding.Encoder(numbits=32)
+
+    def encode(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
+        symbols, freqs = _check(symbols, freqs)
+        if not len(symbols):
+            return
+        if self.backend == "constriction":
+            self._coder.encode(symbols.astype(np.int32), self._family, freqs.astype(np.float64))
+        else:
+            for symbol, row in zip(symbols.tolist(), freqs, strict=True):
+                self._coder.encode_symbol(_ranges(row), symbol)
+
+    def finish(self) -> bytes:
+        if self.backend == "constriction":
+            return self._coder.get_compressed().tobytes()
+        self._coder.finish()
+        return np.packbits(np.asarray(self._coder.get_encoded(), dtype=np.uint8)).tobytes()
+
+
+class Decoder:
+    def __init__(self, data: bytes, backend: str = "constriction"):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown entropy backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.backend = backend
+        if backend == "constriction":
+            import constriction
+
+            if len(data) % 4:
+                raise CorruptStreamError("range-coded stream is not a whole number of 32-bit words (truncated?)")
+            self._coder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype=np.uint32).copy())
+            self._family = constriction.stream.model.Categorical(perfect=False)
+        else:
+            from arithmetic_compressor import arithmetic_coding
+
+            bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8)).tolist()
+            self._coder = arithmetic_coding.Decoder(bits, numbits=32)
+
+    def decode(self, freqs: np.ndarray) -> np.ndarray:
+        freqs = np.asarray(freqs)
+        if self.backend == "constriction":
+            try:
+                return np.asarray(self._coder.decode(self._family, freqs.astype(np.float64)), dtype=np.int64)
+            except (ValueError, RuntimeError, AssertionError) as exc:
+                raise CorruptStreamError(f"entropy decoder failed: {exc}") from None
+        out = np.empty(len(freqs), dtype=np.int64)
+        for i, row in enumerate(freqs):
+            try:
+                out[i] = self._coder.decode_symbol(_ranges(row))
+            except (AssertionError, ValueError) as exc:
+                raise CorruptStreamError(f"entropy decoder failed: {exc}") from None
+        return out
+
+
+def _ranges(row: np.ndarray) -> dict:
+    """A frequency row as arithmetic-compressor's {symbol: Range(low, high)} table."""
+    from arithmetic_compressor.util import Range
+
+    cumulative = np.concatenate([[0], np.cumsum(row)]).tolist()
+    return {s: Range(cumulative[s], cumulative[s + 1]) for s in range(len(row))}
+
+
+def encode(symbols: np.ndarray, freqs: np.ndarray, backend: str = "constriction") -> bytes:
+    """One-shot form: every table known up front (non-autoregressive models)."""
+    encoder = Encoder(backend)
+    encoder.encode(symbols, freqs)
+    return encoder.finish()
+
+
+def decode(data: bytes, freqs: np.ndarray, backend: str = "constriction") -> np.ndarray:
+    return Decoder(data, backend).decode(freqs)
