@@ -82,7 +82,9 @@ class Encoder:
         if not len(symbols):
             return
         if self.backend == "constriction":
-            self._coder.encode(symbols.astype(np.int32), self._family, freqs.astype(np.float64))
+            # C order matters: constriction reads the buffer as C-contiguous and ignores strides, so a
+            # broadcast or transposed table (astype keeps its layout) would code with the wrong rows.
+            self._coder.encode(symbols.astype(np.int32), self._family, np.ascontiguousarray(freqs, np.float64))
         else:
             for symbol, row in zip(symbols.tolist(), freqs, strict=True):
                 self._coder.encode_symbol(_ranges(row), symbol)
@@ -116,7 +118,8 @@ class Decoder:
         freqs = np.asarray(freqs)
         if self.backend == "constriction":
             try:
-                return np.asarray(self._coder.decode(self._family, freqs.astype(np.float64)), dtype=np.int64)
+                table = np.ascontiguousarray(freqs, np.float64)  # C order: see Encoder.encode
+                return np.asarray(self._coder.decode(self._family, table), dtype=np.int64)
             except (ValueError, RuntimeError, AssertionError) as exc:
                 raise CorruptStreamError(f"entropy decoder failed: {exc}") from None
         out = np.empty(len(freqs), dtype=np.int64)
