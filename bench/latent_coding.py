@@ -1,0 +1,145 @@
+"""Integer latents (n, d) to bytes and back, with a per-dimension histogram model fitted on train.
+
+Lossy codecs that quantise a vector per image (PCA coefficients, autoencoder latents) share this:
+- `FactorizedHistogram.fit(train_symbols)`: one discrete distribution per dimension, counted on the
+  quantised train latents (plus a small pseudo-count so that unseen values stay codable), turned into
+  integer tables by `bench.entropy.quantize` once, at fit time. The integer tables ARE the model: they
+  are what is serialised and what both sides code with, so decoding is bit-exact by construction.
+- `compress_latents` / `decompress_latents`: a sealed stream (magic, image count, model fingerprint,
+  CRC-32) around one range-coded body, so a truncated, extended or altered stream, or a stream coded
+  with a different model, is reported as CorruptStreamError instead of decoding to garbage.
+
+Values outside a dimension's fitted range are clipped to it by `clip` (the encoder's choice, part of
+the lossy quantisation); the model keeps `margin` spare values on each side of the train range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+
+import numpy as np
+
+from bench import entropy
+from bench.container import read_varint, write_varint
+from bench.errors import CorruptStreamError
+
+_HEADER = struct.Struct(">4sI4sI")  # magic, image count, model fingerprint, CRC-32 of the body
+
+
+def _zigzag(value: int) -> int:
+    return 2 * value if value >= 0 else -2 * value - 1
+
+
+def _unzigzag(value: int) -> int:
+    return value // 2 if value % 2 == 0 else -(value + 1) // 2
+
+
+class FactorizedHistogram:
+    """Independent discrete distributions, one per latent dimension, over integer values [low, high]."""
+
+    def __init__(self, low: np.ndarray, tables: list[np.ndarray]):
+        self.low = np.asarray(low, dtype=np.int64)
+        self.tables = [np.asarray(t, dtype=np.int64) for t in tables]
+        self.high = self.low + np.array([len(t) - 1 for t in self.tables], dtype=np.int64)
+
+    @property
+    def dims(self) -> int:
+        return len(self.tables)
+
+    @classmethod
+    def fit(cls, symbols: np.ndarray, margin: int = 2, pseudo_count: float = 0.5) -> FactorizedHistogram:
+        symbols = np.asarray(symbols, dtype=np.int64)
+        if symbols.ndim != 2 or not len(symbols):
+            raise ValueError(f"need integer latents of shape (n, d), got {symbols.shape}")
+        low = symbols.min(axis=0) - margin
+        high = symbols.max(axis=0) + margin
+        tables = []
+        for j in range(symbols.shape[1]):
+            counts = np.bincount(symbols[:, j] - low[j], minlength=high[j] - low[j] + 1).astype(np.float64)
+            tables.append(entropy.quantize(counts + pseudo_count)[0])
+        return cls(low, tables)
+
+    def clip(self, symbols: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(symbols, dtype=np.int64), self.low, self.high)
+
+    def ideal_bits(self, symbols: np.ndarray) -> float:
+        """The code length (bits) a perfect coder would spend on these (already clipped) latents."""
+        symbols = np.asarray(symbols, dtype=np.int64)
+        total = 1 << entropy.PRECISION_BITS
+        return float(sum(-np.log2(t[symbols[:, j] - self.low[j]] / total).sum()
+                         for j, t in enumerate(self.tables)))
+
+    # --- serialisation: what a decoder must receive besides the payload --------------------------
+    def to_bytes(self) -> bytes:
+        parts = [write_varint(self.dims)]
+        for low, table in zip(self.low.tolist(), self.tables, strict=True):
+            parts.append(write_varint(_zigzag(low)) + write_varint(len(table)))
+            parts.extend(write_varint(int(f)) for f in table)
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FactorizedHistogram:
+        dims, pos = read_varint(data, 0)
+        lows, tables = [], []
+        for _ in range(dims):
+            low, pos = read_varint(data, pos)
+            size, pos = read_varint(data, pos)
+            table = []
+            for _ in range(size):
+                f, pos = read_varint(data, pos)
+                table.append(f)
+            lows.append(_unzigzag(low))
+            tables.append(np.array(table, dtype=np.int64))
+        if pos != len(data):
+            raise CorruptStreamError("histogram model has trailing bytes")
+        return cls(np.array(lows, dtype=np.int64), tables)
+
+    @property
+    def fingerprint(self) -> bytes:
+        return hashlib.sha256(self.to_bytes()).digest()[:4]
+
+    # --- coding --------------------------------------------------------------------------------
+    def encode_body(self, symbols: np.ndarray) -> bytes:
+        """Range-code (n, d) in-range latents dimension by dimension (one table per dimension)."""
+        symbols = np.asarray(symbols, dtype=np.int64)
+        if symbols.ndim != 2 or symbols.shape[1] != self.dims:
+            raise ValueError(f"latents of shape {symbols.shape} do not match a {self.dims}-dim model")
+        if np.any(symbols < self.low) or np.any(symbols > self.high):
+            raise ValueError("latents outside the model's range: clip them first")
+        encoder = entropy.Encoder()
+        n = len(symbols)
+        for j, table in enumerate(self.tables):
+            encoder.encode(symbols[:, j] - self.low[j], np.broadcast_to(table, (n, len(table))))
+        return encoder.finish()
+
+    def decode_body(self, data: bytes, n: int) -> np.ndarray:
+        decoder = entropy.Decoder(data)
+        out = np.empty((n, self.dims), dtype=np.int64)
+        for j, table in enumerate(self.tables):
+            out[:, j] = decoder.decode(np.broadcast_to(table, (n, len(table)))) + self.low[j]
+        return out
+
+
+def compress_latents(symbols: np.ndarray, model: FactorizedHistogram, magic: bytes) -> bytes:
+    """Seal the range-coded latents; `symbols` must already be clipped with `model.clip`."""
+    if len(magic) != 4:
+        raise ValueError("magic must be 4 bytes")
+    body = model.encode_body(symbols)
+    return _HEADER.pack(magic, len(symbols), model.fingerprint, zlib.crc32(body)) + body
+
+
+def decompress_latents(data: bytes, model: FactorizedHistogram, magic: bytes, name: str) -> np.ndarray:
+    """Inverse of `compress_latents`; any damage to the stream raises CorruptStreamError."""
+    if len(data) < _HEADER.size:
+        raise CorruptStreamError(f"{name}: stream is shorter than its header (truncated)")
+    found, n, fingerprint, crc = _HEADER.unpack_from(data)
+    body = data[_HEADER.size:]
+    if found != magic:
+        raise CorruptStreamError(f"{name}: not a {name} stream (magic {found!r})")
+    if fingerprint != model.fingerprint:
+        raise CorruptStreamError(f"{name}: stream was coded with a different trained model")
+    if zlib.crc32(body) != crc:
+        raise CorruptStreamError(f"{name}: checksum mismatch (stream truncated, extended or altered)")
+    return model.decode_body(body, n)
