@@ -1,0 +1,193 @@
+"""The downstream classifier: a small CNN, trained on any labelled set, scored on the real test split.
+
+It judges lossy codecs (train on the reconstructed train split) and dataset codecs (train on the
+decoded synthetic / selected set). The net, seed and training budget are fixed per profile, so two
+training sets are compared by their content alone:
+
+- budget = max(epochs over the set, min_steps) optimizer steps, batch 128 (or the whole set when
+  smaller). A small set (10 images) still gets `min_steps` steps, as in the dataset-distillation
+  papers' evaluation, instead of a handful of updates.
+- Adam with a one-cycle learning-rate schedule; no data augmentation.
+
+`score_training_set` caches results by a content hash of (training images + labels, profile, seed,
+device type, this file's code), so the same training set (e.g. the raw train split and every lossless
+codec's output) is trained once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.interface import RunContext
+
+N_CLASSES = 10
+BATCH_SIZE = 128
+EVAL_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Budget:
+    epochs: int
+    min_steps: int
+    max_lr: float = 3e-3
+
+
+#: Fixed training budgets. `default` reaches >= 99% on the real 60,000 in about two minutes on a
+#: 2-core CPU (measured; see README), `full` is for a GPU.
+BUDGETS = {
+    "smoke": Budget(epochs=1, min_steps=30),
+    "default": Budget(epochs=3, min_steps=500),
+    "full": Budget(epochs=15, min_steps=3000),
+}
+
+
+@dataclass(frozen=True)
+class ClassifierScore:
+    accuracy: float  # on the real 10,000 test images
+    n_train: int
+    steps: int
+    train_s: float  # wall time of the training that produced the score (not of a cache hit)
+    cached: bool = False
+
+
+def build_classifier():
+    """conv-pool-conv-conv-pool-fc with batch norm (~216k parameters, ~1.3M multiply-adds per image).
+
+    Pooling after the first convolution keeps the 28x28 stage cheap: this net must train on the
+    60,000 images in minutes on a 2-core CPU.
+    """
+    from torch import nn
+
+    def block(c_in, c_out):
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+    return nn.Sequential(
+        *block(1, 16), nn.MaxPool2d(2),                   # 14x14
+        *block(16, 32), *block(32, 32), nn.MaxPool2d(2),  # 7x7
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(),
+        nn.Linear(128, N_CLASSES),
+    )
+
+
+def check_labelled_set(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise BenchError(f"classifier: images must be uint8 (n, 28, 28), got {images.dtype} {images.shape}")
+    if labels.shape != (len(images),):
+        raise BenchError(f"classifier: {len(images)} images but labels of shape {labels.shape}")
+    if len(images) == 0:
+        raise BenchError("classifier: the training set is empty")
+    if labels.min() < 0 or labels.max() >= N_CLASSES:
+        raise BenchError(f"classifier: labels must lie in 0..{N_CLASSES - 1}, got {labels.min()}..{labels.max()}")
+    return images, labels.astype(np.int64)
+
+
+def _to_tensor(images: np.ndarray, device: str):
+    import torch
+
+    return torch.tensor(images, dtype=torch.float32, device=device).unsqueeze(1).div_(255.0)
+
+
+def train_classifier(images: np.ndarray, labels: np.ndarray, ctx: RunContext, budget: Budget | None = None):
+    """A freshly trained classifier (in eval mode) and the number of steps it took; not cached."""
+    import torch
+    from torch import nn
+
+    images, labels = check_labelled_set(images, labels)
+    budget = budget or BUDGETS[ctx.profile]
+    torch.manual_seed(ctx.seed)
+    generator = torch.Generator().manual_seed(ctx.seed)
+    model = build_classifier().to(ctx.device)
+    x, y = _to_tensor(images, ctx.device), torch.from_numpy(labels).to(ctx.device)
+    n = len(x)
+    batch = min(BATCH_SIZE, n)
+    steps_per_epoch = math.ceil(n / batch)
+    steps = max(budget.epochs * steps_per_epoch, budget.min_steps)
+    optimizer = torch.optim.Adam(model.parameters(), lr=budget.max_lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=budget.max_lr, total_steps=steps)
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    step = 0
+    while step < steps:
+        order = torch.randperm(n, generator=generator).to(ctx.device)
+        for start in range(0, n - batch + 1, batch):  # drop the ragged tail: equal batches
+            idx = order[start:start + batch]
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(model(x[idx]), y[idx]).backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            if step == steps:
+                break
+    model.eval()
+    return model, steps
+
+
+def predict(model, images: np.ndarray, device: str) -> np.ndarray:
+    import torch
+
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(images), EVAL_BATCH):
+            outputs.append(model(_to_tensor(images[start:start + EVAL_BATCH], device)).argmax(1).cpu().numpy())
+    return np.concatenate(outputs)
+
+
+def accuracy_on_test_split(model, ctx: RunContext) -> float:
+    from bench.data import load_split
+
+    test = load_split("test", ctx.data_dir)
+    return float((predict(model, test.images, ctx.device) == test.labels).mean())
+
+
+def _code_digest() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+def score_key(images: np.ndarray, labels: np.ndarray, ctx: RunContext) -> str:
+    data = hashlib.sha256(np.ascontiguousarray(images).tobytes())
+    data.update(np.asarray(labels, dtype=np.int64).tobytes())
+    identity = {
+        "data": data.hexdigest(),
+        "n": len(images),
+        "profile": ctx.profile,
+        "seed": ctx.seed,
+        # CPU and GPU kernels differ in the last bits; their scores are kept apart.
+        "device": ctx.device.split(":")[0],
+        "code": _code_digest(),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def score_training_set(images: np.ndarray, labels: np.ndarray, ctx: RunContext) -> ClassifierScore:
+    """Test accuracy of the classifier trained on (images, labels); cached in ctx.cache_dir/classifier."""
+    images, labels = check_labelled_set(images, labels)
+    path = Path(ctx.cache_dir) / "classifier" / f"score-{score_key(images, labels, ctx)}.json"
+    if path.exists():
+        try:
+            return ClassifierScore(**{**json.loads(path.read_text()), "cached": True})
+        except (json.JSONDecodeError, TypeError):
+            path.unlink(missing_ok=True)  # a damaged entry is recomputed
+    started = time.perf_counter()
+    model, steps = train_classifier(images, labels, ctx)
+    train_s = time.perf_counter() - started
+    score = ClassifierScore(accuracy=accuracy_on_test_split(model, ctx), n_train=len(images), steps=steps, train_s=train_s)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(asdict(score)))
+    tmp.replace(path)
+    return score
+
+
+def train_and_score(images: np.ndarray, labels: np.ndarray, ctx: RunContext) -> float:
+    """Test accuracy (0..1) of the classifier trained on (images, labels); cached."""
+    return score_training_set(images, labels, ctx).accuracy
