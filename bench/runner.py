@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 import numpy as np
 from tqdm import tqdm
 
-from bench import metrics
+from bench import artifacts, classifier, metrics
 from bench.data import load_split
 from bench.environment import code_version, device_name, git_sha, library_versions
 from bench.interface import DatasetCodec, ImageCodec, RunContext
@@ -104,10 +104,21 @@ def _measure_image_codec(codec: ImageCodec, split, ctx: RunContext, bar) -> dict
     }
     if codec.kind == "lossy":
         row.update(metrics.per_digit_mse(images, decoded, split.labels))
+        row.update(artifacts.output_columns(split, decoded))  # container sizes + a sample for the report
     if codec.kind == "lossless" and len(bad):
         row["status"] = "failed"
         row["error"] = f"lossless round trip differs on {len(bad)} of {n} images (first: image {bad[0]})"
     return row
+
+
+_GZIP_BYTES: dict[str, int] = {}
+
+
+def _gzip_bytes(split) -> int:
+    """Bytes of `gzip -9` of the split's images as one IDX stream (measured once per split content)."""
+    if split.digest not in _GZIP_BYTES:
+        _GZIP_BYTES[split.digest] = len(create_codec("gzip", framing="whole", level=9).compress(split.images))
+    return _GZIP_BYTES[split.digest]
 
 
 def _measure_dataset_codec(codec: DatasetCodec, split, ctx: RunContext, bar) -> dict:
@@ -120,10 +131,19 @@ def _measure_dataset_codec(codec: DatasetCodec, split, ctx: RunContext, bar) -> 
     images, labels = np.asarray(images), np.asarray(labels)
     if images.ndim != 3 or images.dtype != np.uint8 or len(images) != len(labels):
         raise ValueError(f"dataset decoder returned images {images.shape} {images.dtype} and labels {labels.shape}")
+    bar.set_postfix_str("classifier")
+    score = classifier.score_training_set(images, labels, ctx)
+    gzip_bytes = _gzip_bytes(split)
     return {
         "raw_bytes": int(split.images.size),
         "payload_bytes": len(payload),
+        "gzip_bytes": gzip_bytes,
+        "ratio_vs_gzip": gzip_bytes / len(payload),
+        "accuracy": score.accuracy,
+        "classifier_train_s": score.train_s,
+        "classifier_cached": score.cached,
         "n_decoded": len(images),
+        **artifacts.output_columns(split, images, labels),
         "enc_s": enc_s,
         "dec_s": dec_s,
     }
@@ -225,6 +245,7 @@ def run(configs, *, split: str, limit: int | None, repeat: int, ctx: RunContext,
             skipped += 1
             continue
         row = run_cell(cell, ctx, key)
+        artifacts.save(store.dir, row)
         store.append(row)
         echo(summary_line(row))
     if skipped:
