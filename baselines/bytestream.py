@@ -14,7 +14,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-import struct
 import zlib
 
 import brotli
@@ -22,13 +21,13 @@ import numpy as np
 import zstandard
 
 from bench import ImageCodec, register_codec
-from bench.container import pack_chunks, unpack_chunks
+from bench.container import pack_images, unpack_images
 from bench.errors import CorruptStreamError
 from bench.idx import from_idx, to_idx
+from bench.parallel import decode_each, encode_each
 
 FRAMINGS = ("whole", "per-image")
 BOTH_FRAMINGS = [{"framing": "whole"}, {"framing": "per-image"}]
-_SHAPE = struct.Struct(">III")  # per-image container header: n, height, width
 
 
 class ByteStreamCodec(ImageCodec):
@@ -49,26 +48,31 @@ class ByteStreamCodec(ImageCodec):
     def _decompress_bytes(self, data: bytes) -> bytes:
         raise NotImplementedError
 
+    def encode_one(self, image: np.ndarray) -> bytes:
+        return self._compress_bytes(image.tobytes(), per_image=True)
+
+    def decode_one(self, blob: bytes) -> bytes:
+        try:
+            return self._decompress_bytes(blob)
+        except self.stream_errors as exc:
+            raise CorruptStreamError(f"{self.name}: corrupt stream ({exc})") from None
+
     def compress(self, images: np.ndarray) -> bytes:
         if self.framing == "whole":
             return self._compress_bytes(to_idx(images), per_image=False)
-        n, h, w = images.shape
-        return pack_chunks(_SHAPE.pack(n, h, w), [self._compress_bytes(img.tobytes(), True) for img in images])
+        return pack_images(images.shape, encode_each(self, images))
 
     def decompress(self, data: bytes) -> np.ndarray:
-        try:
-            if self.framing == "whole":
+        if self.framing == "whole":
+            try:
                 return from_idx(self._decompress_bytes(data), f"{self.name} stream")
-            header, chunks = unpack_chunks(data, _SHAPE.size)
-            n, h, w = _SHAPE.unpack(header)
-            if len(chunks) != n:
-                raise CorruptStreamError(f"{self.name}: header says {n} images, container holds {len(chunks)}")
-            pixels = b"".join(self._decompress_bytes(c) for c in chunks)
-            if len(pixels) != n * h * w:
-                raise CorruptStreamError(f"{self.name}: decoded {len(pixels)} bytes, expected {n * h * w}")
-            return np.frombuffer(pixels, dtype=np.uint8).reshape(n, h, w)
-        except self.stream_errors as exc:
-            raise CorruptStreamError(f"{self.name}: corrupt stream ({exc})") from None
+            except self.stream_errors as exc:
+                raise CorruptStreamError(f"{self.name}: corrupt stream ({exc})") from None
+        (n, h, w), blobs = unpack_images(data)
+        pixels = b"".join(decode_each(self, blobs))
+        if len(pixels) != n * h * w:
+            raise CorruptStreamError(f"{self.name}: decoded {len(pixels)} bytes, expected {n * h * w}")
+        return np.frombuffer(pixels, dtype=np.uint8).reshape(n, h, w)
 
 
 def _check_level(name: str, level: int, low: int, high: int) -> int:

@@ -1,4 +1,4 @@
-"""Image-file codecs through Pillow, one file per image: PNG, WebP lossless, WebP lossy.
+"""Image-file codecs through Pillow, one file per image: PNG, WebP lossless, WebP lossy, JPEG.
 
 The files are stored in a container of length-prefixed chunks, as `framing="per-image"` does for
 the byte-stream codecs; those length bytes count in the payload.
@@ -7,16 +7,14 @@ the byte-stream codecs; those length bytes count in the payload.
 from __future__ import annotations
 
 import io
-import struct
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from bench import ImageCodec, register_codec
-from bench.container import pack_chunks, unpack_chunks
+from bench.container import pack_images, unpack_images
 from bench.errors import CorruptStreamError
-
-_SHAPE = struct.Struct(">III")
+from bench.parallel import decode_each, encode_each
 
 
 class PillowCodec(ImageCodec):
@@ -25,32 +23,28 @@ class PillowCodec(ImageCodec):
     format = ""
     save_args: dict = {}
 
+    def encode_one(self, image: np.ndarray) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(image, mode="L").save(buf, self.format, **self.save_args)
+        return buf.getvalue()
+
+    def decode_one(self, blob: bytes) -> np.ndarray:
+        try:
+            with Image.open(io.BytesIO(blob)) as img:
+                img.load()
+                return np.asarray(img.convert("L"))
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise CorruptStreamError(f"{self.name}: an image file does not decode ({exc})") from None
+
     def compress(self, images: np.ndarray) -> bytes:
-        n, h, w = images.shape
-        files = []
-        for img in images:
-            buf = io.BytesIO()
-            Image.fromarray(img, mode="L").save(buf, self.format, **self.save_args)
-            files.append(buf.getvalue())
-        return pack_chunks(_SHAPE.pack(n, h, w), files)
+        return pack_images(images.shape, encode_each(self, images))
 
     def decompress(self, data: bytes) -> np.ndarray:
-        header, files = unpack_chunks(data, _SHAPE.size)
-        n, h, w = _SHAPE.unpack(header)
-        if len(files) != n:
-            raise CorruptStreamError(f"{self.name}: header says {n} images, container holds {len(files)}")
-        out = np.empty((n, h, w), dtype=np.uint8)
-        for i, blob in enumerate(files):
-            try:
-                with Image.open(io.BytesIO(blob)) as img:
-                    img.load()
-                    pixels = np.asarray(img.convert("L"))
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-                raise CorruptStreamError(f"{self.name}: image {i} does not decode ({exc})") from None
-            if pixels.shape != (h, w):
-                raise CorruptStreamError(f"{self.name}: image {i} is {pixels.shape}, expected {(h, w)}")
-            out[i] = pixels
-        return out
+        (n, h, w), blobs = unpack_images(data)
+        decoded = decode_each(self, blobs)
+        if any(pixels.shape != (h, w) for pixels in decoded):
+            raise CorruptStreamError(f"{self.name}: an image file is not {h}x{w}")
+        return np.stack(decoded) if decoded else np.empty((0, h, w), np.uint8)
 
 
 @register_codec("png")
@@ -90,3 +84,16 @@ class WebpLossy(PillowCodec):
         if method not in range(7):
             raise ValueError(f"webp method must be 0..6, got {method!r}")
         self.save_args = {"quality": quality, "method": method}
+
+
+@register_codec("jpeg", configs=[{"quality": q} for q in (5, 10, 25, 50, 75, 90)])
+class Jpeg(PillowCodec):
+    """Baseline JPEG at a quality setting, one file per image (optimised Huffman tables)."""
+
+    kind = "lossy"
+    format = "JPEG"
+
+    def __init__(self, quality: int = 50, optimize: bool = True):
+        if quality not in range(1, 101):
+            raise ValueError(f"jpeg quality must be 1..100, got {quality!r}")
+        self.save_args = {"quality": quality, "optimize": bool(optimize)}

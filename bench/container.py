@@ -6,6 +6,8 @@ reader needs to split them again (1-2 bytes per image), and those bytes count in
 
 from __future__ import annotations
 
+import struct
+
 from bench.errors import CorruptStreamError
 
 
@@ -64,3 +66,19 @@ def unpack_chunks(data: bytes, header_len: int) -> tuple[bytes, list[bytes]]:
         chunks.append(bytes(view[pos : pos + length]))
         pos += length
     return bytes(view[:header_len]), chunks
+
+
+_IMAGE_SHAPE = struct.Struct(">III")  # n, height, width
+
+
+def pack_images(shape: tuple[int, int, int], blobs: list[bytes]) -> bytes:
+    """One compressed blob per image, with the array shape the decoder needs."""
+    return pack_chunks(_IMAGE_SHAPE.pack(*shape), blobs)
+
+
+def unpack_images(data: bytes) -> tuple[tuple[int, int, int], list[bytes]]:
+    header, blobs = unpack_chunks(data, _IMAGE_SHAPE.size)
+    n, h, w = _IMAGE_SHAPE.unpack(header)
+    if len(blobs) != n:
+        raise CorruptStreamError(f"header says {n} images, the container holds {len(blobs)}")
+    return (n, h, w), blobs
