@@ -1,0 +1,209 @@
+"""Dataset-selection baselines: keep a few real images per class and ship them losslessly.
+
+- `random-subset`: k images per class drawn at random (seed as a parameter).
+- `kmedoids-coreset`: CRUST-like (Mirzasoleiman et al. 2020): per class, the gradient of a briefly
+  trained classifier's loss with respect to its last layer, k-medoids (`sklearn_extra.cluster.KMedoids`)
+  in that gradient space, the medoids kept.
+- `full-train-set`: every image: the ceiling row (what the classifier reaches on the real set).
+
+Payload (all three): version byte, byte-codec id, the number of kept images of each class (10
+varints), then the kept images, sorted by class, as one IDX stream compressed with the harness's
+lossless byte codecs (`byte_codec="best"` tries each and keeps the smallest). Labels follow from
+the class counts, so they cost nothing more.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+
+from bench import DatasetCodec, create_codec, register_codec
+from bench.classifier import N_CLASSES, Budget, build_classifier, train_classifier
+from bench.container import read_varint, write_varint
+from bench.data import Split
+from bench.errors import CorruptStreamError
+from bench.interface import RunContext
+from bench.model_cache import load_or_train
+
+FORMAT_VERSION = 1
+#: The lossless byte codecs of baselines/bytestream.py a payload may use; the index is stored.
+BYTE_CODECS = ("gzip", "bz2", "lzma", "brotli", "zstd")
+PER_CLASS_SIZES = (1, 10, 50, 100)
+RANDOM_SEEDS = (0, 1, 2)
+#: The probe classifier whose last-layer gradients embed the images: "briefly trained".
+PROBE_BUDGETS = {
+    "smoke": Budget(epochs=1, min_steps=20),
+    "default": Budget(epochs=0, min_steps=300),
+    "full": Budget(epochs=2, min_steps=0),
+}
+
+
+def pack_labelled_subset(images: np.ndarray, labels: np.ndarray, byte_codec: str) -> bytes:
+    """Images sorted by class, stored as class counts + one losslessly compressed IDX stream."""
+    order = np.argsort(labels, kind="stable")
+    images = images[order]
+    counts = np.bincount(labels, minlength=N_CLASSES)
+    candidates = BYTE_CODECS if byte_codec == "best" else (byte_codec,)
+    streams = {name: create_codec(name, framing="whole").compress(images) for name in candidates}
+    best = min(streams, key=lambda name: len(streams[name]))
+    header = bytes([FORMAT_VERSION, BYTE_CODECS.index(best)]) + b"".join(write_varint(int(c)) for c in counts)
+    return header + streams[best]
+
+
+def unpack_labelled_subset(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    if len(data) < 2 + N_CLASSES:
+        raise CorruptStreamError("subset stream is shorter than its header (truncated)")
+    if data[0] != FORMAT_VERSION:
+        raise CorruptStreamError(f"subset stream has format version {data[0]}, expected {FORMAT_VERSION}")
+    if data[1] >= len(BYTE_CODECS):
+        raise CorruptStreamError(f"subset stream names byte codec #{data[1]}, which does not exist (corrupt stream)")
+    pos, counts = 2, []
+    for _ in range(N_CLASSES):
+        count, pos = read_varint(data, pos)
+        counts.append(count)
+    images = create_codec(BYTE_CODECS[data[1]], framing="whole").decompress(data[pos:])
+    if images.shape[1:] != (28, 28) or len(images) != sum(counts):
+        raise CorruptStreamError(f"subset stream holds {images.shape} images, its header says {sum(counts)} (corrupt)")
+    return images, np.repeat(np.arange(N_CLASSES, dtype=np.uint8), counts)
+
+
+class _SubsetCodec(DatasetCodec):
+    """Base: subclasses choose the indices to keep; storage is shared."""
+
+    def __init__(self, byte_codec: str = "best"):
+        if byte_codec != "best" and byte_codec not in BYTE_CODECS:
+            raise ValueError(f"byte_codec must be 'best' or one of {', '.join(BYTE_CODECS)}, got {byte_codec!r}")
+        self.byte_codec = byte_codec
+        self.ctx = RunContext()
+
+    def fit(self, train, ctx: RunContext) -> None:
+        self.ctx = ctx  # selection happens on the set being compressed; only the run's settings are needed
+
+    def select(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def compress_dataset(self, images: np.ndarray, labels: np.ndarray) -> bytes:
+        keep = np.sort(self.select(images, labels))
+        self.n_selected = len(keep)
+        return pack_labelled_subset(images[keep], labels[keep], self.byte_codec)
+
+    def decompress_dataset(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        return unpack_labelled_subset(data)
+
+    def extra_columns(self) -> dict:
+        return {"n_selected": getattr(self, "n_selected", None)}
+
+
+def _check_per_class(per_class) -> int:
+    if not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1:
+        raise ValueError(f"per_class must be a positive integer, got {per_class!r}")
+    return per_class
+
+
+@register_codec("full-train-set", configs=[{"byte_codec": "lzma"}])
+class FullTrainSet(_SubsetCodec):
+    """Every training image, stored losslessly: the ceiling row of the dataset codecs."""
+
+    def select(self, images, labels):
+        return np.arange(len(images))
+
+
+@register_codec("random-subset", configs=[{"per_class": k, "seed": s} for k in PER_CLASS_SIZES for s in RANDOM_SEEDS])
+class RandomSubset(_SubsetCodec):
+    """`per_class` training images of each class drawn at random (seed as a parameter)."""
+
+    def __init__(self, per_class: int = 10, seed: int = 0, byte_codec: str = "best"):
+        super().__init__(byte_codec)
+        self.per_class = _check_per_class(per_class)
+        if not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = seed
+
+    def select(self, images, labels):
+        rng = np.random.default_rng(self.seed)
+        chosen = []
+        for c in range(N_CLASSES):
+            members = np.flatnonzero(labels == c)
+            chosen.append(rng.choice(members, size=min(self.per_class, len(members)), replace=False))
+        return np.concatenate(chosen)
+
+
+def gradient_embedding(model, images: np.ndarray, labels: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per image, the last layer's loss gradient as two factors: (softmax - onehot) and [features, 1].
+
+    The gradient of cross-entropy w.r.t. the last Linear layer's (weight, bias) is the outer product
+    (p - y) x [h, 1], h being the layer's input. Distances between outer products follow from the
+    factors' Gram matrices (`pairwise_gradient_distances`), so the 1,290-dim vectors are never built.
+    """
+    import torch
+
+    body, head = model[:-1], model[-1]
+    errors, features = [], []
+    with torch.no_grad():
+        for start in range(0, len(images), 1000):
+            x = torch.tensor(images[start:start + 1000], dtype=torch.float32, device=device).unsqueeze(1) / 255.0
+            h = body(x)
+            p = torch.softmax(head(h), dim=1)
+            errors.append(p.cpu().numpy())
+            features.append(h.cpu().numpy())
+    error = np.concatenate(errors).astype(np.float64)
+    error[np.arange(len(labels)), labels] -= 1.0
+    feature = np.concatenate(features).astype(np.float64)
+    return error, np.hstack([feature, np.ones((len(feature), 1))])
+
+
+def pairwise_gradient_distances(error: np.ndarray, feature: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the gradients g_i = error_i x feature_i (outer products)."""
+    gram = (error @ error.T) * (feature @ feature.T)  # <g_i, g_j> = <e_i, e_j> <f_i, f_j>
+    norms = np.diag(gram)
+    return np.sqrt(np.maximum(norms[:, None] + norms[None, :] - 2 * gram, 0.0))
+
+
+@register_codec("kmedoids-coreset", configs=[{"per_class": k} for k in PER_CLASS_SIZES])
+class KMedoidsCoreset(_SubsetCodec):
+    """CRUST-like coreset: per class, k-medoids over last-layer loss gradients of a briefly trained CNN."""
+
+    uses_torch = True
+
+    def __init__(self, per_class: int = 10, byte_codec: str = "best"):
+        super().__init__(byte_codec)
+        self.per_class = _check_per_class(per_class)
+
+    def _probe(self, images: np.ndarray, labels: np.ndarray):
+        """The briefly trained classifier, cached by the data it was trained on (shared by every k)."""
+        import torch
+
+
+        def train() -> bytes:
+            model, _ = train_classifier(images, labels, self.ctx, PROBE_BUDGETS[self.ctx.profile])
+            buffer = io.BytesIO()
+            torch.save(model.state_dict(), buffer)
+            return buffer.getvalue()
+
+        digest = Split("train", images, labels).digest
+        # Keyed by the codec's default parameters: the probe does not depend on k or the byte codec.
+        blob = load_or_train(create_codec(self.name or "kmedoids-coreset"), digest, self.ctx, train, tag="probe")
+        model = build_classifier()
+        model.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
+        return model.to(self.ctx.device).eval()
+
+    def select(self, images, labels):
+        from sklearn_extra.cluster import KMedoids
+
+        labels = np.asarray(labels, dtype=np.int64)
+        error, feature = gradient_embedding(self._probe(images, labels), images, labels, self.ctx.device)
+        chosen = []
+        for c in range(N_CLASSES):
+            members = np.flatnonzero(labels == c)
+            if len(members) <= self.per_class:
+                chosen.append(members)
+                continue
+            distances = pairwise_gradient_distances(error[members], feature[members])
+            with warnings.catch_warnings():  # scikit-learn-extra 0.3 calls a helper sklearn 1.8 deprecates
+                warnings.simplefilter("ignore", FutureWarning)
+                medoids = KMedoids(self.per_class, metric="precomputed", method="alternate", init="k-medoids++",
+                                   max_iter=300, random_state=self.ctx.seed).fit(distances)
+            chosen.append(members[np.unique(medoids.medoid_indices_)])
+        return np.concatenate(chosen)
