@@ -1,0 +1,65 @@
+"""Fixtures of the benchmark suite: the fixed 1,000-image slice and fitted codecs.
+
+`BENCH_QUICK=1` (what CI uses) fits learned codecs with the `smoke` profile and runs fewer rounds;
+without it, learned codecs use the `default` profile. `BENCH_SLOWDOWN=<codec name>` makes that codec
+do its work twice: the regression gate's own test uses it to prove that a 2x slowdown fails.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bench import create_codec
+from bench.data import load_split
+from bench.environment import resolve_device
+from bench.interface import RunContext
+
+SLICE = 1000
+QUICK = bool(os.environ.get("BENCH_QUICK"))
+PROFILE = "smoke" if QUICK else "default"
+CACHE = Path(__file__).resolve().parent.parent / ".cache"
+
+
+@pytest.fixture(scope="session")
+def bench_slice():
+    """The first 1,000 test images, and the first 1,000 train images with labels for dataset codecs."""
+    return load_split("test", limit=SLICE), load_split("train", limit=SLICE)
+
+
+def bench_context_value() -> RunContext:
+    return RunContext(profile=PROFILE, device=resolve_device("auto"), cache_dir=CACHE)
+
+
+@pytest.fixture(scope="session")
+def bench_context() -> RunContext:
+    return bench_context_value()
+
+
+def _twice(fn):
+    def slowed(*args):
+        fn(*args)
+        return fn(*args)
+
+    return slowed
+
+
+@pytest.fixture(scope="session")
+def fitted_codec(bench_context):
+    cache = {}
+
+    def get(name: str, params: dict):
+        key = (name, tuple(sorted(params.items())))
+        if key not in cache:
+            codec = create_codec(name, **params)
+            codec.fit(load_split("train"), bench_context)
+            if os.environ.get("BENCH_SLOWDOWN") == name:
+                for method in ("compress", "decompress", "compress_dataset", "decompress_dataset"):
+                    if hasattr(codec, method):
+                        setattr(codec, method, _twice(getattr(codec, method)))
+            cache[key] = codec
+        return cache[key]
+
+    return get

@@ -1,0 +1,78 @@
+"""Encode and decode time of every registered codec configuration on the fixed 1,000-image slice.
+
+Times are gated against a committed baseline by pytest-benchmark (see scripts/bench_ci.sh); bytes,
+bits/pixel and MSE go into `extra_info` and are gated exactly by test_golden.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from bench import metrics
+from bench.registry import config_label, get_entry, parse_spec
+from bench.timing import synchronize
+
+from .conftest import QUICK
+
+CONFIGS = parse_spec("*")
+IDS = [config_label(name, params) for name, params in CONFIGS]
+#: Aim for about this much measured time per benchmark; rounds are fixed per codec from a probe call.
+TARGET_S = 1.0 if QUICK else 3.0
+MAX_ROUNDS = 5 if QUICK else 15
+
+
+def _rounds(probe_s: float) -> int:
+    return int(min(MAX_ROUNDS, max(2, TARGET_S / max(probe_s, 1e-6))))
+
+
+def _pedantic(benchmark, fn, device: str):
+    def synced():
+        out = fn()
+        synchronize(device)
+        return out
+
+    start = time.perf_counter()
+    synced()  # a probe call, which is also the warm-up
+    rounds = _rounds(time.perf_counter() - start)
+    return benchmark.pedantic(synced, rounds=rounds, iterations=1, warmup_rounds=0)
+
+
+def _record(benchmark, images, payload: bytes, decoded=None):
+    benchmark.extra_info["bytes"] = len(payload)
+    benchmark.extra_info["bpp"] = metrics.bits_per_pixel(len(payload), images.size)
+    if decoded is not None and decoded.shape == images.shape:
+        benchmark.extra_info["mse"] = metrics.mse(images, decoded)
+
+
+@pytest.mark.parametrize("name, params", CONFIGS, ids=IDS)
+def test_encode(benchmark, name, params, fitted_codec, bench_slice, bench_context):
+    codec = fitted_codec(name, params)
+    test, train = bench_slice
+    benchmark.group = "encode"
+    if get_entry(name).kind == "dataset":
+        payload = _pedantic(benchmark, lambda: codec.compress_dataset(train.images, train.labels), bench_context.device)
+        _record(benchmark, train.images, payload)
+    else:
+        payload = _pedantic(benchmark, lambda: codec.compress(test.images), bench_context.device)
+        _record(benchmark, test.images, payload, codec.decompress(payload))
+
+
+@pytest.mark.parametrize("name, params", CONFIGS, ids=IDS)
+def test_decode(benchmark, name, params, fitted_codec, bench_slice, bench_context):
+    codec = fitted_codec(name, params)
+    test, train = bench_slice
+    benchmark.group = "decode"
+    if get_entry(name).kind == "dataset":
+        payload = codec.compress_dataset(train.images, train.labels)
+        images, labels = _pedantic(benchmark, lambda: codec.decompress_dataset(payload), bench_context.device)
+        _record(benchmark, train.images, payload)
+        benchmark.extra_info["n_decoded"] = len(images)
+    else:
+        payload = codec.compress(test.images)
+        decoded = _pedantic(benchmark, lambda: codec.decompress(payload), bench_context.device)
+        _record(benchmark, test.images, payload, decoded)
+        if get_entry(name).kind == "lossless":
+            assert np.array_equal(decoded, codec.reference(test.images) if hasattr(codec, "reference") else test.images)

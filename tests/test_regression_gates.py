@@ -1,0 +1,41 @@
+"""The regression gates themselves: a 2x slowdown and a 1% byte growth must fail them."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.golden import compare
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_one_percent_more_bytes_fails_an_exact_pin():
+    golden = {"bytes": 10_000, "bpp": 1.0, "mse": 0.0}
+    assert compare("gzip", golden, dict(golden), exact=True) == []
+    grown = {"bytes": 10_100, "bpp": 1.01, "mse": 0.0}
+    assert compare("gzip", golden, grown, exact=True) == [
+        "gzip: bytes 10100, golden 10000 (pinned exactly)", "gzip: bpp 1.01, golden 1.0 (pinned exactly)"]
+
+
+def test_learned_codecs_get_a_band():
+    golden = {"bytes": 10_000, "mse": 0.01, "accuracy": 0.9}
+    assert compare("ae", golden, {"bytes": 10_150, "mse": 0.0101, "accuracy": 0.88}, exact=False) == []
+    problems = compare("ae", golden, {"bytes": 10_300, "mse": 0.01, "accuracy": 0.85}, exact=False)
+    assert len(problems) == 2 and "bytes" in problems[0] and "accuracy" in problems[1]
+
+
+def _bench(storage: Path, *extra: str, slowdown: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "BENCH_QUICK": "1", "BENCH_SLOWDOWN": slowdown}
+    command = [sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider",
+               "benchmarks/test_codec_speed.py::test_encode[bz2]", "--benchmark-only",
+               f"--benchmark-storage=file://{storage}", *extra]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_2x_slowdown_fails_the_timing_gate(tmp_path):
+    saved = _bench(tmp_path, "--benchmark-save=baseline")
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    slowed = _bench(tmp_path, "--benchmark-compare=0001", "--benchmark-compare-fail=median:25%", slowdown="bz2")
+    assert slowed.returncode != 0
+    assert "Performance has regressed" in slowed.stdout + slowed.stderr
