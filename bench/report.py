@@ -1,0 +1,645 @@
+"""The HTML report: one self-contained page rendered from a results table and the run's artifacts.
+
+`render_report(source)` reads `source/results.parquet` (or `.csv`, or a table file), summarises the
+repetitions of each configuration, draws the figures with matplotlib (Agg, no pyplot state) as base64
+PNGs, and fills `reports/template.html.j2`. The page loads nothing from anywhere: it opens from disk.
+
+The report reads whatever rows the table holds: any column may be missing or NaN (codecs that have
+not run simply have no rows), and every section without data says so instead of breaking.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import artifacts
+from bench.data import PROJECT_ROOT
+from bench.errors import BenchError
+from bench.results import COLUMNS, load_table
+
+TEMPLATE_DIR = PROJECT_ROOT / "reports"
+TEMPLATE_NAME = "template.html.j2"
+PIXELS_PER_IMAGE = 28 * 28
+GRID_DIGITS = 16  # test digits per row of the picture grid
+GRID_MAX_ROWS = 40  # reconstructions shown at most (the grid stays readable with many rates)
+PER_DIGIT_MAX_SERIES = 4
+TSNE_MAX_RECONSTRUCTIONS = 3
+TSNE_ITERATIONS = 500
+DPI = 100
+
+#: Columns the report reads besides COLUMNS; any of them may be absent.
+EXTRA_NUMERIC = ["nominal_ratio", "ideal_bpp", "ratio_vs_gzip", "n_decoded", "accuracy_std", "full_accuracy",
+                 *(f"mse_digit{d}" for d in range(10)),
+                 *(f"{prefix}{c}_bytes" for prefix in ("", "orig_") for c in artifacts.CONTAINERS)]
+NUMERIC = ["n_images", "repetition", "raw_bytes", "payload_bytes", "model_bytes", "total_bytes", "bpp", "ratio",
+           "mse", "psnr", "accuracy", "fit_s", "enc_s", "dec_s", "wall_s", "images_per_s", "enc_images_per_s",
+           "dec_images_per_s", "seed", *EXTRA_NUMERIC]
+CONTAINER_LABELS = {"txt": ".txt", "npy": ".npy", "txt_gz": ".txt.gz", "npy_gz": ".npy.gz"}
+SPLIT_ORDER = {"all": 0, "test": 1, "train": 2}
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p"]
+
+
+# ----------------------------------------------------------------------------------------- the data
+
+def read_source(source: str | os.PathLike) -> tuple[pd.DataFrame, Path, Path]:
+    """(table, artifact folder, default report path) for a run folder or a table file."""
+    source = Path(source)
+    table = load_table(source)
+    if source.is_dir():
+        return table, source / "artifacts", source / "report.html"
+    return table, source.with_name(f"{source.stem}-artifacts"), source.with_suffix(".html")
+
+
+def normalise(table: pd.DataFrame) -> pd.DataFrame:
+    """Every column the report reads exists with a usable type, whatever the table had."""
+    frame = table.copy()
+    for column in set(COLUMNS) | set(EXTRA_NUMERIC):
+        if column not in frame:
+            frame[column] = np.nan
+    for column in NUMERIC:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    frame["status"] = frame["status"].where(frame["status"].notna(), "ok").astype(str)
+    frame["codec"] = frame["codec"].where(frame["codec"].notna(), frame["config"]).fillna("?").astype(str)
+    frame["config"] = frame["config"].where(frame["config"].notna(), frame["codec"]).astype(str)
+    frame["kind"] = frame["kind"].fillna("?").astype(str)
+    frame["split"] = frame["split"].fillna("?").astype(str)
+    frame["lossless_ok"] = frame["lossless_ok"].map(
+        lambda v: v if isinstance(v, bool | np.bool_) else str(v).lower() == "true" if v == v else False)
+    # Derivable columns a partial table may lack.
+    size = frame["payload_bytes"]
+    frame["total_bytes"] = frame["total_bytes"].fillna(size + frame["model_bytes"].fillna(0))
+    frame["bpp"] = frame["bpp"].fillna(8 * size / frame["raw_bytes"])
+    frame["ratio"] = frame["ratio"].fillna(frame["raw_bytes"] / size)
+    frame["psnr"] = frame["psnr"].fillna(10 * np.log10(1 / frame["mse"].where(frame["mse"] > 0)))
+    frame.loc[frame["mse"].eq(0), "psnr"] = np.inf
+    return frame
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (configuration, split): medians over the repetitions of successful cells."""
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty:
+        return ok.assign(n_reps=pd.Series(dtype=float))
+    keys = ["config", "split"]
+    grouped = ok.groupby(keys, sort=False, dropna=False)
+    numeric = grouped[[c for c in NUMERIC if c != "repetition"]].median()
+    others = grouped[[c for c in ok.columns if c not in NUMERIC and c not in keys]].first()
+    summary = numeric.join(others).reset_index()
+    counts = grouped.size().rename("n_reps").reset_index()
+    summary = summary.merge(counts, on=keys)
+    spread = grouped["accuracy"].std().rename("accuracy_rep_std").reset_index()
+    summary = summary.merge(spread, on=keys)
+    summary["accuracy_std"] = summary["accuracy_std"].fillna(summary["accuracy_rep_std"])
+    return summary
+
+
+def accuracy_scale(frame: pd.DataFrame) -> float:
+    """Accuracies are stored as fractions (0..1); a table holding percentages is read as such."""
+    values = pd.concat([frame["accuracy"], frame["full_accuracy"]]).dropna()
+    return 1.0 if len(values) and values.max() > 1.0 else 100.0
+
+
+@dataclass
+class FullAccuracy:
+    percent: float | None
+    source: str
+
+
+def full_data_accuracy(frame: pd.DataFrame, scale: float) -> FullAccuracy:
+    """The classifier's accuracy on the real training data: the ceiling every codec is judged against."""
+    if frame["full_accuracy"].notna().any():
+        return FullAccuracy(scale * frame["full_accuracy"].dropna().median(), "the `full_accuracy` column")
+    for label, rows in (("the raw codec's row", frame[frame["codec"] == "raw"]),
+                        ("the lossless rows", frame[frame["kind"] == "lossless"]),
+                        ("the classifier row", frame[frame["codec"].str.contains("classifier|full-data")])):
+        if rows["accuracy"].notna().any():
+            return FullAccuracy(scale * rows["accuracy"].dropna().median(), label)
+    return FullAccuracy(None, "")
+
+
+def pareto_mask(size: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """Rows no other row beats on both size and loss (lower is better for both; NaN never optimal)."""
+    size, loss = np.asarray(size, float), np.asarray(loss, float)
+    valid = np.isfinite(size) & ~np.isnan(loss)
+    s, e = size[valid], loss[valid]
+    no_worse = (s[None, :] <= s[:, None]) & (e[None, :] <= e[:, None])
+    better = (s[None, :] < s[:, None]) | (e[None, :] < e[:, None])
+    dominated = (no_worse & better).any(axis=1)
+    mask = np.zeros(len(size), bool)
+    mask[np.flatnonzero(valid)[~dominated]] = True
+    return mask
+
+
+def annotate(summary: pd.DataFrame, full: FullAccuracy, scale: float) -> pd.DataFrame:
+    """Accuracy in percent (lossless rows at the full-data accuracy) and the Pareto marks per split."""
+    frame = summary.copy()
+    frame["accuracy_pct"] = frame["accuracy"] * scale
+    frame["accuracy_std_pct"] = frame["accuracy_std"] * scale
+    frame["accuracy_from_full"] = False
+    if full.percent is not None:
+        inherit = frame["accuracy_pct"].isna() & frame["kind"].eq("lossless")
+        frame.loc[inherit, "accuracy_pct"] = full.percent
+        frame.loc[inherit, "accuracy_from_full"] = True
+    frame["pareto_error"] = False
+    frame["pareto_accuracy"] = False
+    for _, rows in frame.groupby("split"):
+        frame.loc[rows.index, "pareto_error"] = pareto_mask(rows["payload_bytes"], rows["mse"])
+        frame.loc[rows.index, "pareto_accuracy"] = pareto_mask(rows["payload_bytes"], -rows["accuracy_pct"])
+    return frame
+
+
+def ordered_splits(frame: pd.DataFrame) -> list[str]:
+    return sorted(frame["split"].unique(), key=lambda s: (SPLIT_ORDER.get(s, 9), s))
+
+
+# ---------------------------------------------------------------------------------------- formatting
+
+def _fmt(value, spec: str, missing: str = "–") -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return missing
+    if isinstance(value, float) and np.isinf(value):
+        return "∞"
+    return format(value, spec)
+
+
+def _fmt_int(value) -> str:
+    return _fmt(value if value is None or np.isnan(value) else int(round(value)), ",d")
+
+
+def size_table(frame: pd.DataFrame, split: str) -> dict:
+    rows = frame[frame["split"] == split].sort_values(["payload_bytes", "total_bytes", "config"],
+                                                       na_position="last")
+    optional = [(c, label) for c, label in (("nominal_ratio", "nominal ratio (write-up)"),
+                                             ("ideal_bpp", "ideal bpp (model estimate)"),
+                                             ("ratio_vs_gzip", "ratio vs gzip"))
+                if rows[c].notna().any()]
+    body = []
+    for _, r in rows.iterrows():
+        accuracy = _fmt(r["accuracy_pct"], ".2f")
+        if r["accuracy_from_full"]:
+            accuracy += "†"
+        elif not np.isnan(r["accuracy_std_pct"]) and r["accuracy_std_pct"] > 0:
+            accuracy += f" ± {r['accuracy_std_pct']:.2f}"
+        body.append({
+            "config": r["config"], "kind": r["kind"], "n_images": _fmt_int(r["n_images"]),
+            "payload": _fmt_int(r["payload_bytes"]), "model": _fmt_int(r["model_bytes"]),
+            "total": _fmt_int(r["total_bytes"]),
+            "per_image": _fmt(r["payload_bytes"] / r["n_images"], ",.1f"),
+            "bpp": _fmt(r["bpp"], ".3f"), "ratio": _fmt(r["ratio"], ".2f"),
+            "saved": _fmt(100 * (1 - r["payload_bytes"] / r["raw_bytes"]), ".1f"),
+            "mse": "0" if r["mse"] == 0 else _fmt(r["mse"], ".5f"), "psnr": _fmt(r["psnr"], ".2f"), "accuracy": accuracy,
+            "throughput": _fmt_int(r["images_per_s"]),
+            "optional": [_fmt(r[c], ".3f") for c, _ in optional],
+            "pareto_error": bool(r["pareto_error"]), "pareto_accuracy": bool(r["pareto_accuracy"]),
+            "lossless_failed": r["kind"] == "lossless" and not r["lossless_ok"],
+        })
+    n_images = rows["n_images"].dropna()
+    return {"split": split, "rows": body, "optional": [label for _, label in optional],
+            "n_images": _fmt_int(n_images.max()) if len(n_images) else "?"}
+
+
+def container_tables(frame: pd.DataFrame) -> list[dict]:
+    """The BiCAN write-up's table: the original in .txt/.npy/.txt.gz/.npy.gz against each output."""
+    orig_columns = [f"orig_{c}_bytes" for c in artifacts.CONTAINERS]
+    rows = frame[frame["txt_bytes"].notna() & frame[orig_columns].notna().all(axis=1)]
+    tables = []
+    for original, group in rows.groupby(orig_columns, sort=False):
+        group = group.sort_values(["npy_gz_bytes", "config"])
+        first = group.iloc[0]
+        subject = ("training set" if first["kind"] == "dataset" else f"split {first['split']}")
+        body = [{"config": "original", "cells": [_fmt_int(v) for v in original], "is_original": True}]
+        for _, r in group.iterrows():
+            cells = []
+            for container, base in zip(artifacts.CONTAINERS, original, strict=True):
+                size = r[f"{container}_bytes"]
+                cells.append(f"{_fmt_int(size)} ({100 * (size / base - 1):+.1f}%)".replace("-", "−"))
+            body.append({"config": r["config"], "cells": cells, "is_original": False})
+        n = first["n_decoded"] if first["kind"] == "dataset" else first["n_images"]
+        tables.append({"subject": subject, "n_images": _fmt_int(first["n_images"]), "n_decoded": _fmt_int(n),
+                       "headers": [CONTAINER_LABELS[c] for c in artifacts.CONTAINERS], "rows": body})
+    return tables
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+@dataclass
+class Figure:
+    id: str
+    title: str
+    caption: str = ""
+    png: str | None = None  # base64
+    missing: str = ""  # why there is no figure
+    width: int = 0
+    height: int = 0
+
+
+def _new_figure(width: float, height: float):
+    from matplotlib.figure import Figure as MplFigure
+
+    return MplFigure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _encode(figure, fig) -> Figure:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
+    data = buffer.getvalue()
+    figure.png = base64.b64encode(data).decode("ascii")
+    figure.width, figure.height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return figure
+
+
+def _legend_outside(ax, handles=None, labels=None, title=None) -> None:
+    """Legends sit right of the axes, never over the data; long ones split into columns."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8,
+              title=title, title_fontsize=8, ncol=1 if len(handles) <= 22 else 2, frameon=False)
+
+
+@dataclass
+class Styles:
+    """One colour and marker per codec family, the same in every figure."""
+
+    families: list[str]
+    _map: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        from matplotlib import colormaps
+
+        palette = colormaps["tab10" if len(self.families) <= 10 else "tab20"]
+        for i, family in enumerate(self.families):
+            self._map[family] = (palette(i % palette.N), MARKERS[i % len(MARKERS)])
+
+    def __call__(self, family: str):
+        return self._map.get(family, ("0.4", "o"))
+
+
+def figure_accuracy(frame: pd.DataFrame, full: FullAccuracy, styles: Styles) -> Figure:
+    figure = Figure("compression-vs-accuracy", "Compression vs accuracy",
+                    "x: raw bytes / (payload + model bytes) of each row's own data (log scale); y: test "
+                    "accuracy (%) on the real 10,000 test images of the classifier trained on the decoded "
+                    "training set. One series per codec family; hollow markers: lossless codecs, which sit at "
+                    "the full-data accuracy.")
+    rows = frame[frame["accuracy_pct"].notna() & (frame["total_bytes"] > 0)]
+    if rows.empty:
+        figure.missing = ("No accuracy in this table: no lossy or dataset codec with a downstream classifier "
+                          "has run yet, and no full-data accuracy is recorded.")
+        return figure
+    fig = _new_figure(9, 5)
+    ax = fig.add_subplot()
+    for family, group in rows.groupby("codec", sort=True):
+        color, marker = styles(family)
+        group = group.assign(factor=group["raw_bytes"] / group["total_bytes"]).sort_values("factor")
+        lossless = group["kind"].eq("lossless").all()
+        ax.errorbar(group["factor"], group["accuracy_pct"], yerr=group["accuracy_std_pct"].fillna(0),
+                    color=color, marker=marker, markersize=6, linewidth=1.2, capsize=2,
+                    linestyle="none" if lossless or len(group) == 1 else "-",
+                    markerfacecolor="none" if lossless else color, label=family)
+    if full.percent is not None:
+        ax.axhline(full.percent, color="0.25", linestyle="--", linewidth=1,
+                   label=f"full data ({full.percent:.2f}%)")
+    ax.set_xscale("log")
+    ax.set_xlabel("compression factor vs raw (raw bytes / stored bytes, log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(True, which="both", alpha=0.3)
+    _legend_outside(ax, title="codec family")
+    return _encode(figure, fig)
+
+
+def figure_rate_distortion(frame: pd.DataFrame, styles: Styles) -> Figure:
+    figure = Figure("rate-distortion", "Rate-distortion of the lossy codecs",
+                    "x: payload bits per pixel (bottom) and bytes per image (top); y: PSNR in dB on a [0, 1] "
+                    "pixel scale (higher is better). Model bytes are not in the payload (see the table's "
+                    "total column).")
+    rows = frame[frame["kind"].eq("lossy") & np.isfinite(frame["psnr"]) & frame["bpp"].gt(0)]
+    if rows.empty:
+        figure.missing = "No lossy codec rows with a measured PSNR in this table."
+        return figure
+    fig = _new_figure(9, 5)
+    ax = fig.add_subplot()
+    for (family, split), group in rows.groupby(["codec", "split"], sort=True):
+        color, marker = styles(family)
+        group = group.sort_values("bpp")
+        label = family if rows["split"].nunique() == 1 else f"{family} ({split})"
+        ax.plot(group["bpp"], group["psnr"], color=color, marker=marker, linewidth=1.2, label=label)
+    if rows["bpp"].max() / rows["bpp"].min() > 8:
+        ax.set_xscale("log")
+    bytes_per_bpp = PIXELS_PER_IMAGE / 8
+    top = ax.secondary_xaxis("top", functions=(lambda b: b * bytes_per_bpp, lambda n: n / bytes_per_bpp))
+    top.set_xlabel("bytes per image")
+    ax.set_xlabel("bits per pixel (payload)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.grid(True, which="both", alpha=0.3)
+    _legend_outside(ax, title="codec family")
+    return _encode(figure, fig)
+
+
+def _lossy_with_artifacts(frame: pd.DataFrame, artifact_dir: Path) -> list[tuple[pd.Series, dict]]:
+    rows = frame[frame["kind"].eq("lossy")].sort_values(["codec", "bpp"])
+    found = []
+    for _, row in rows.iterrows():
+        sample = artifacts.load(artifact_dir, row["cell_key"])
+        if sample is not None and "original" in sample:
+            found.append((row, sample))
+    return found
+
+
+def _mosaic_rows(samples: list[np.ndarray], gap: int = 2) -> np.ndarray:
+    """Stack rows of GRID_DIGITS digits into one grey image with thin separating lines."""
+    height = 28 * len(samples) + gap * (len(samples) - 1)
+    width = 28 * GRID_DIGITS + gap * (GRID_DIGITS - 1)
+    canvas = np.full((height, width), 128, np.uint8)
+    for r, images in enumerate(samples):
+        for c, image in enumerate(images[:GRID_DIGITS]):
+            canvas[r * (28 + gap): r * (28 + gap) + 28, c * (28 + gap): c * (28 + gap) + 28] = image
+    return canvas
+
+
+def _draw_grid(labels: list[str], samples: list[np.ndarray]):
+    fig = _new_figure(10, 0.62 * len(samples) + 0.4)
+    ax = fig.add_subplot()
+    ax.imshow(_mosaic_rows(samples), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_yticks([r * 30 + 14 for r in range(len(samples))], labels, fontsize=8)
+    ax.set_xticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.tick_params(axis="y", length=0)
+    return fig
+
+
+def figure_grid(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
+    figure = Figure("reconstructions", "Test digits and their reconstructions",
+                    f"The first {GRID_DIGITS} test digits of the run (top row of each block) and each lossy "
+                    "codec's reconstruction of them, one row per codec and rate, labelled with its bits per "
+                    "pixel and PSNR.")
+    found = _lossy_with_artifacts(frame, artifact_dir)
+    if not found:
+        figure.missing = "No lossy codec rows with saved reconstructions (artifacts) in this run."
+        return figure
+    shown = found[:GRID_MAX_ROWS]
+    if len(found) > len(shown):
+        figure.caption += f" Showing {len(shown)} of {len(found)} lossy configurations."
+    labels, samples, previous = [], [], None
+    for row, sample in shown:
+        digest = str(sample.get("split_digest", ""))
+        if digest != previous:  # a new original sample (another split): show its originals first
+            labels.append(f"original ({row['split']})")
+            samples.append(sample["original"])
+            previous = digest
+        labels.append(f"{row['config']}  {row['bpp']:.2f} bpp, {row['psnr']:.1f} dB")
+        samples.append(sample["decoded"])
+    return _encode(figure, _draw_grid(labels, samples))
+
+
+def figure_dataset_samples(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
+    figure = Figure("dataset-samples", "Samples of the decoded training sets",
+                    f"The first {GRID_DIGITS} images of the training set each dataset codec's receiver decodes "
+                    "(synthetic images for generative codecs, selected ones for coresets).")
+    labels, samples = [], []
+    for _, row in frame[frame["kind"].eq("dataset")].sort_values(["codec", "payload_bytes"]).iterrows():
+        sample = artifacts.load(artifact_dir, row["cell_key"])
+        if sample is not None and len(sample.get("decoded", [])):
+            labels.append(f"{row['config']}  {_fmt_int(row['payload_bytes'])} B")
+            samples.append(sample["decoded"])
+    if not samples:
+        figure.missing = "No dataset codec rows with saved samples in this run."
+        return figure
+    return _encode(figure, _draw_grid(labels[:GRID_MAX_ROWS], samples[:GRID_MAX_ROWS]))
+
+
+def _nominal_fraction(value: float) -> float:
+    """The write-up's 'compression percentage' as a fraction, whether stored as 0.95 or 95."""
+    return value / 100 if value > 1 else value
+
+
+def autoencoder_selection(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The conv-ae rows at the write-up's 95% and 99% (else all of them); without conv-ae, a few lossy
+    configurations spread over their rates, so the chart still compares something real."""
+    lossy = frame[frame["kind"].eq("lossy") & frame["mse_digit0"].notna()]
+    ae = lossy[lossy["codec"].str.contains("conv-ae|autoencoder", regex=True)]
+    if not ae.empty:
+        distance = {target: (ae["nominal_ratio"].map(_nominal_fraction) - target).abs() for target in (0.95, 0.99)}
+        picked = list(dict.fromkeys(d.idxmin() for d in distance.values() if d.min() < 0.005))
+        if picked:
+            return ae.loc[picked], "the convolutional autoencoder at the write-up's 95% and 99% settings"
+        return ae.sort_values("bpp").head(PER_DIGIT_MAX_SERIES), "the convolutional autoencoder's settings"
+    if lossy.empty:
+        return lossy, ""
+    ordered = lossy.sort_values("bpp")
+    index = np.unique(np.linspace(0, len(ordered) - 1, min(PER_DIGIT_MAX_SERIES, len(ordered))).round().astype(int))
+    return ordered.iloc[index], "lossy configurations spread over the measured rates (no conv-ae rows yet)"
+
+
+def figure_per_digit(frame: pd.DataFrame, styles: Styles) -> Figure:
+    rows, which = autoencoder_selection(frame)
+    figure = Figure("per-digit-error", "Reconstruction error per digit",
+                    f"Mean squared error per pixel ([0, 1] scale) of each digit class, for {which}.")
+    if rows.empty:
+        figure.missing = "No lossy rows with per-digit errors (mse_digit0..9) in this table."
+        return figure
+    fig = _new_figure(9, 4.2)
+    ax = fig.add_subplot()
+    width = 0.8 / len(rows)
+    digits = np.arange(10)
+    for i, (_, row) in enumerate(rows.iterrows()):
+        values = [row[f"mse_digit{d}"] for d in digits]
+        color = styles(row["codec"])[0] if rows["codec"].nunique() > 1 else None
+        ax.bar(digits - 0.4 + width * (i + 0.5), values, width, label=f"{row['config']} ({row['bpp']:.2f} bpp)",
+               color=color, alpha=0.55 + 0.45 * (i + 1) / len(rows), edgecolor="0.2", linewidth=0.4)
+    ax.set_xticks(digits)
+    ax.set_xlabel("digit class")
+    ax.set_ylabel("MSE per pixel ([0, 1] scale)")
+    ax.grid(True, axis="y", alpha=0.3)
+    _legend_outside(ax)
+    return _encode(figure, fig)
+
+
+def figure_tsne(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
+    rows, which = autoencoder_selection(frame)
+    figure = Figure("tsne", "t-SNE of originals and reconstructions",
+                    f"One joint t-SNE embedding (scikit-learn, perplexity 30, {TSNE_ITERATIONS} iterations, seed 0) of the run's first "
+                    f"{artifacts.SAMPLE_IMAGES} test digits and their reconstructions by {which}; colour: the "
+                    "true digit. Reconstructions that keep the classes apart keep their clusters.")
+    pairs = []
+    for _, row in rows.sort_values("bpp", ascending=False).iterrows():
+        sample = artifacts.load(artifact_dir, row["cell_key"])
+        if sample is not None and "original" in sample:
+            if pairs and str(sample["split_digest"]) != str(pairs[0][1]["split_digest"]):
+                continue  # one embedding needs one set of originals
+            pairs.append((row, sample))
+    pairs = pairs[:TSNE_MAX_RECONSTRUCTIONS]
+    if not pairs:
+        figure.missing = "No saved reconstructions (artifacts) of lossy codecs in this run."
+        return figure
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    original, labels = pairs[0][1]["original"], pairs[0][1]["labels"]
+    sets = [original] + [sample["decoded"] for _, sample in pairs]
+    stacked = np.concatenate([s.reshape(len(s), -1) for s in sets]).astype(np.float32) / 255.0
+    # One thread: OpenMP threads of the Barnes-Hut gradient slow down ten-fold on a busy 2-core machine.
+    with threadpool_limits(limits=1):
+        reduced = PCA(n_components=min(50, *stacked.shape), random_state=0).fit_transform(stacked)
+        embedded = TSNE(n_components=2, perplexity=min(30, len(stacked) - 1), init="pca", random_state=0,
+                        max_iter=TSNE_ITERATIONS).fit_transform(reduced)
+    titles = ["originals"] + [f"{row['config']}\n{row['bpp']:.2f} bpp, {row['psnr']:.1f} dB" for row, _ in pairs]
+    fig = _new_figure(3.3 * len(sets) + 1.2, 3.6)
+    axes = fig.subplots(1, len(sets), sharex=True, sharey=True, squeeze=False)[0]
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"]
+    for i, (ax, title) in enumerate(zip(axes, titles, strict=True)):
+        points = embedded[i * len(original): (i + 1) * len(original)]
+        for digit in range(10):
+            chosen = labels == digit
+            ax.scatter(points[chosen, 0], points[chosen, 1], s=7, color=palette(digit), label=str(digit))
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("t-SNE 1 (arbitrary units)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("t-SNE 2 (arbitrary units)", fontsize=8)
+    _legend_outside(axes[-1], title="digit")
+    return _encode(figure, fig)
+
+
+def figure_throughput(frame: pd.DataFrame) -> Figure:
+    rows = frame[frame["enc_images_per_s"].gt(0) & frame["dec_images_per_s"].gt(0)]
+    devices = sorted(rows["device_name"].dropna().astype(str).unique())
+    figure = Figure("throughput", "Throughput",
+                    "Images per second of the timed encode and decode of each configuration (after a "
+                    f"warm-up; GPU synchronised), log scale. Device: {', '.join(devices) or 'not recorded'}.")
+    if rows.empty:
+        figure.missing = "No timed rows in this table."
+        return figure
+    rows = rows.sort_values("images_per_s")
+    multi_device = len(devices) > 1
+    labels = [f"{r['config']} [{r['device_name']}]" if multi_device else r["config"] for _, r in rows.iterrows()]
+    fig = _new_figure(9, 0.26 * len(rows) + 1.3)
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))
+    ax.barh(y + 0.2, rows["enc_images_per_s"], 0.4, label="encode", color="#4c72b0")
+    ax.barh(y - 0.2, rows["dec_images_per_s"], 0.4, label="decode", color="#dd8452")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"images per second (log scale) on {', '.join(devices) or 'an unrecorded device'}")
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    _legend_outside(ax)
+    return _encode(figure, fig)
+
+
+# --------------------------------------------------------------------------------------- provenance
+
+def provenance(frame: pd.DataFrame, source: Path) -> list[tuple[str, str]]:
+    from bench.environment import git_sha, library_versions
+
+    def values(column: str, limit: int = 8) -> str:
+        found = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+                 for v in frame[column].dropna().unique()]
+        text = "; ".join(found[:limit]) or "not recorded"
+        return text + (f" (and {len(found) - limit} more)" if len(found) > limit else "")
+
+    started = pd.to_datetime(frame["started_at"], errors="coerce", utc=True).dropna()
+    period = (f"{started.min():%Y-%m-%d %H:%M} to {started.max():%Y-%m-%d %H:%M} UTC" if len(started)
+              else "not recorded")
+    try:
+        import matplotlib
+
+        versions = {**library_versions(), "matplotlib": matplotlib.__version__}
+    except Exception:  # provenance must never stop a report
+        versions = {}
+    return [
+        ("results table", str(source)),
+        ("cells run", period),
+        ("git commit of the run", values("git_sha")),
+        ("device", values("device_name")),
+        ("profile", values("profile")),
+        ("seed", values("seed")),
+        ("torch of the run", values("torch_version")),
+        ("command line", values("command", limit=4)),
+        ("report rendered", f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at commit {git_sha()}"),
+        ("libraries at rendering", ", ".join(f"{k} {v}" for k, v in versions.items())),
+    ]
+
+
+# ------------------------------------------------------------------------------------------- render
+
+def build_context(table: pd.DataFrame, artifact_dir: Path, source: Path) -> dict:
+    frame = normalise(table)
+    scale = accuracy_scale(frame)
+    full = full_data_accuracy(frame, scale)
+    summary = annotate(summarise(frame), full, scale)
+    styles = Styles(sorted(summary["codec"].unique()))
+    failed = frame[frame["status"] != "ok"]
+    figures = {
+        "accuracy": figure_accuracy(summary, full, styles),
+        "rate_distortion": figure_rate_distortion(summary, styles),
+        "grid": figure_grid(summary, artifact_dir),
+        "dataset_samples": figure_dataset_samples(summary, artifact_dir),
+        "per_digit": figure_per_digit(summary, styles),
+        "tsne": figure_tsne(summary, artifact_dir),
+        "throughput": figure_throughput(summary),
+    }
+    return {
+        "title": "MNIST compression benchmark",
+        "n_rows": len(frame),
+        "n_ok": int((frame["status"] == "ok").sum()),
+        "n_configs": len(summary),
+        "max_reps": int(summary["n_reps"].max()) if len(summary) else 0,
+        "size_tables": [size_table(summary, split) for split in ordered_splits(summary)],
+        "container_tables": container_tables(summary),
+        "full_accuracy": full,
+        "figures": figures,
+        "failed": [{"config": r["config"], "split": r["split"], "error": r["error"]} for _, r in failed.iterrows()],
+        "provenance": provenance(frame, source),
+        "gzip_level": artifacts.GZIP_LEVEL,
+    }
+
+
+def render_html(context: dict) -> str:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select_autoescape(["html", "j2"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template(TEMPLATE_NAME).render(**context)
+
+
+def render_report(source: str | os.PathLike, out: str | os.PathLike | None = None,
+                  export_table: str | os.PathLike | None = None) -> Path:
+    """Render the report of a run folder or table file; returns the HTML path.
+
+    `export_table` also writes the tidy table as CSV there, with the run's artifacts beside it
+    (`NAME-artifacts/`), so the report can be rendered again from the copy (the reference run).
+    """
+    source = Path(source)
+    if not source.exists():
+        raise BenchError(f"no run folder or results table at {source}")
+    table, artifact_dir, default_out = read_source(source)
+    if export_table is not None:
+        export_table = Path(export_table)
+        if export_table.suffix != ".csv":
+            raise BenchError(f"--export-table must name a .csv file, got {export_table}")
+        export_table.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(export_table, index=False)
+        copied = export_table.with_name(f"{export_table.stem}-artifacts")
+        if artifact_dir.is_dir() and artifact_dir.resolve() != copied.resolve():
+            shutil.rmtree(copied, ignore_errors=True)
+            shutil.copytree(artifact_dir, copied, ignore=shutil.ignore_patterns(".*"))
+    out = Path(out) if out is not None else default_out
+    page = render_html(build_context(table, artifact_dir, source))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out)
+    return out
