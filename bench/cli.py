@@ -1,4 +1,4 @@
-"""Command line: `bench list`, `bench run`."""
+"""Command line: `bench list`, `bench run`, `bench report`."""
 
 from __future__ import annotations
 
@@ -48,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--seed", type=int, default=0)
     p_run.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files (else $MNIST_DIR, ...)")
     p_run.add_argument("--cache-dir", default=".cache", help="trained-model cache (default .cache)")
+
+    p_report = sub.add_parser("report", help="render the HTML report of a run (DIR/report.html)")
+    p_report.add_argument("source", help="run folder (with results.parquet or .csv) or a results table file")
+    p_report.add_argument("--out", default=None,
+                          help="HTML file to write (default DIR/report.html, or TABLE.html beside a table file)")
+    p_report.add_argument("--export-table", default=None, metavar="CSV",
+                          help="also copy the tidy table to CSV and the run's artifacts beside it "
+                               "(CSV-stem-artifacts/), e.g. results/reference.csv for the reference run")
     return parser
 
 
@@ -95,13 +103,25 @@ def cmd_run(args) -> int:
     failed = int((table["status"] != "ok").sum())
     print(f"wrote {store.dir / 'results.csv'} and results.parquet: {len(table)} row(s), {failed} failed, "
           f"{time.perf_counter() - start:.1f} s")
+    from bench.report import render_report
+
+    print(f"report: {render_report(store.dir)}")
     return 1 if failed else 0
+
+
+def cmd_report(args) -> int:
+    from bench.report import render_report
+
+    print(f"report: {render_report(args.source, args.out, args.export_table)}")
+    if args.export_table:
+        print(f"table: {args.export_table}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"list": cmd_list, "run": cmd_run}[args.command](args)
+        return {"list": cmd_list, "run": cmd_run, "report": cmd_report}[args.command](args)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
