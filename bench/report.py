@@ -257,6 +257,20 @@ def _encode(figure, fig) -> Figure:
     return figure
 
 
+def _log_scale(ax, axis: str = "x") -> None:
+    """Log scale; over short ranges with plain numbers (2, 5, 10) instead of 2x10^0 (and minor labels)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    low, high = (ax.get_xlim() if axis == "x" else ax.get_ylim())
+    span = high / max(low, 1e-12)
+    if span < 1000:
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        target.set_major_formatter(plain)
+        target.set_minor_formatter(plain if span < 30 else NullFormatter())
+
+
 def _legend_outside(ax, handles=None, labels=None, title=None) -> None:
     """Legends sit right of the axes, never over the data; long ones split into columns."""
     if handles is None:
@@ -302,14 +316,16 @@ def figure_accuracy(frame: pd.DataFrame, full: FullAccuracy, styles: Styles) -> 
         color, marker = styles(family)
         group = group.assign(factor=group["raw_bytes"] / group["total_bytes"]).sort_values("factor")
         lossless = group["kind"].eq("lossless").all()
-        ax.errorbar(group["factor"], group["accuracy_pct"], yerr=group["accuracy_std_pct"].fillna(0),
-                    color=color, marker=marker, markersize=6, linewidth=1.2, capsize=2,
-                    linestyle="none" if lossless or len(group) == 1 else "-",
-                    markerfacecolor="none" if lossless else color, label=family)
+        ax.plot(group["factor"], group["accuracy_pct"], color=color, marker=marker, markersize=6, linewidth=1.2,
+                linestyle="none" if lossless or len(group) == 1 else "-",
+                markerfacecolor="none" if lossless else color, label=family)
+        if group["accuracy_std_pct"].gt(0).any():  # spread over seeds or repetitions
+            ax.errorbar(group["factor"], group["accuracy_pct"], yerr=group["accuracy_std_pct"].fillna(0),
+                        fmt="none", ecolor=color, elinewidth=1, capsize=2)
     if full.percent is not None:
         ax.axhline(full.percent, color="0.25", linestyle="--", linewidth=1,
                    label=f"full data ({full.percent:.2f}%)")
-    ax.set_xscale("log")
+    _log_scale(ax)
     ax.set_xlabel("compression factor vs raw (raw bytes / stored bytes, log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(True, which="both", alpha=0.3)
@@ -334,7 +350,7 @@ def figure_rate_distortion(frame: pd.DataFrame, styles: Styles) -> Figure:
         label = family if rows["split"].nunique() == 1 else f"{family} ({split})"
         ax.plot(group["bpp"], group["psnr"], color=color, marker=marker, linewidth=1.2, label=label)
     if rows["bpp"].max() / rows["bpp"].min() > 8:
-        ax.set_xscale("log")
+        _log_scale(ax)
     bytes_per_bpp = PIXELS_PER_IMAGE / 8
     top = ax.secondary_xaxis("top", functions=(lambda b: b * bytes_per_bpp, lambda n: n / bytes_per_bpp))
     top.set_xlabel("bytes per image")
@@ -532,7 +548,7 @@ def figure_throughput(frame: pd.DataFrame) -> Figure:
     ax.barh(y - 0.2, rows["dec_images_per_s"], 0.4, label="decode", color="#dd8452")
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_xscale("log")
+    _log_scale(ax)
     ax.set_xlabel(f"images per second (log scale) on {', '.join(devices) or 'an unrecorded device'}")
     ax.grid(True, axis="x", which="both", alpha=0.3)
     _legend_outside(ax)

@@ -1,0 +1,143 @@
+"""The HTML report: its pieces on hand-made tables, and a small real run rendered and opened in Chromium."""
+
+import gzip
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import artifacts
+from bench.cli import main
+from bench.report import build_context, pareto_mask, render_report
+
+FIGURES = {"compression-vs-accuracy", "rate-distortion", "reconstructions", "per-digit-error", "tsne", "throughput"}
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def test_pareto_mask_keeps_only_undominated_points():
+    size = [10, 20, 30, 40, 15, np.nan]
+    loss = [5.0, 1.0, 1.0, 0.0, 6.0, 0.0]
+    # 30 has the loss of 20 at a larger size; 15 is beaten by 10 on both; NaN size never counts.
+    assert pareto_mask(size, loss).tolist() == [True, True, False, True, False, False]
+
+
+def test_containers_are_the_real_files(test_images):
+    images = test_images[:20]
+    text = io.BytesIO()
+    np.savetxt(text, images.reshape(20, -1), fmt="%d", delimiter=" ")
+    assert artifacts.as_text(images) == text.getvalue()
+    npy = io.BytesIO()
+    np.save(npy, images)
+    sizes = artifacts.container_sizes(images)
+    assert sizes["txt_bytes"] == len(text.getvalue()) and sizes["npy_bytes"] == len(npy.getvalue())
+    assert sizes["txt_gz_bytes"] == len(gzip.compress(text.getvalue(), artifacts.GZIP_LEVEL, mtime=0))
+    assert sizes["npy_gz_bytes"] == len(gzip.compress(npy.getvalue(), artifacts.GZIP_LEVEL, mtime=0))
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+def test_a_sparse_table_renders_and_says_what_is_missing(tmp_path):
+    """Only a few columns, NaNs, a failed row, percent accuracies from a dataset codec: no crash."""
+    table = _table([
+        {"codec": "gzip", "config": "gzip", "kind": "lossless", "split": "all", "n_images": 100,
+         "raw_bytes": 78_400, "payload_bytes": 20_000, "status": "ok"},
+        {"codec": "lgc", "config": "lgc:k=2", "kind": "dataset", "split": "all", "n_images": 100,
+         "raw_bytes": 78_400, "payload_bytes": 5_000, "accuracy": 91.5, "status": "ok"},
+        {"codec": "broken", "config": "broken", "kind": "lossy", "split": "all", "status": "failed",
+         "error": "RuntimeError: boom"},
+    ])
+    source = tmp_path / "partial.csv"
+    table.to_csv(source, index=False)
+    out = render_report(source)
+    assert out == tmp_path / "partial.html"
+    page = out.read_text()
+    assert "No lossy codec rows with a measured PSNR" in page
+    assert "No saved reconstructions" in page and "RuntimeError: boom" in page
+    assert 'data-figure="compression-vs-accuracy"' in page and "91.50" in page  # percent kept as percent
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+
+
+def test_lossless_rows_sit_at_the_full_data_accuracy():
+    table = _table([
+        {"codec": "raw", "config": "raw", "kind": "lossless", "split": "all", "n_images": 10, "raw_bytes": 7840,
+         "payload_bytes": 7856, "mse": 0.0, "accuracy": 0.99, "status": "ok"},
+        {"codec": "gzip", "config": "gzip", "kind": "lossless", "split": "all", "n_images": 10, "raw_bytes": 7840,
+         "payload_bytes": 2000, "mse": 0.0, "status": "ok"},
+        {"codec": "lgc", "config": "lgc", "kind": "dataset", "split": "all", "n_images": 10, "raw_bytes": 7840,
+         "payload_bytes": 500, "accuracy": 0.9, "status": "ok"},
+        {"codec": "lgc", "config": "lgc:big", "kind": "dataset", "split": "all", "n_images": 10, "raw_bytes": 7840,
+         "payload_bytes": 900, "accuracy": 0.8, "status": "ok"},
+    ])
+    context = build_context(table, Path("/nonexistent"), Path("t.csv"))
+    assert context["full_accuracy"].percent == pytest.approx(99.0)
+    rows = {r["config"]: r for r in context["size_tables"][0]["rows"]}
+    assert rows["gzip"]["accuracy"] == "99.00†"
+    # Smallest first; lgc:big is beaten by lgc (smaller and more accurate), raw by gzip (smaller, same accuracy).
+    assert [r["config"] for r in context["size_tables"][0]["rows"]] == ["lgc", "lgc:big", "gzip", "raw"]
+    assert {c for c, r in rows.items() if r["pareto_accuracy"]} == {"lgc", "gzip"}
+    assert {c for c, r in rows.items() if r["pareto_error"]} == {"gzip"}  # only rows with an MSE compete
+    assert context["figures"]["accuracy"].png
+
+
+def open_in_chromium(page_path: Path, screenshot: Path) -> dict:
+    """Load the page from disk in headless Chromium; what it requested, what failed, which figures drew."""
+    from playwright.sync_api import sync_playwright
+
+    seen = {"requests": [], "failed": [], "errors": []}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.on("request", lambda r: seen["requests"].append(r.url))
+            page.on("requestfailed", lambda r: seen["failed"].append(f"{r.url}: {r.failure}"))
+            page.on("response", lambda r: r.status >= 400 and seen["failed"].append(f"{r.url}: HTTP {r.status}"))
+            page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
+            page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+            page.goto(page_path.resolve().as_uri(), wait_until="load")
+            seen["figures"] = page.eval_on_selector_all(
+                "figure[data-figure]",
+                "els => els.map(e => { const img = e.querySelector('img');"
+                " return {id: e.dataset.figure, drawn: !!img && img.complete && img.naturalWidth > 100}; })")
+            seen["size_rows"] = page.locator("table.sizes tbody tr").count()
+            seen["container_rows"] = page.locator("table.containers tbody tr").count()
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    return seen
+
+
+@pytest.mark.slow
+def test_a_small_real_run_renders_a_report_chromium_loads(tmp_path):
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (scripts/setup.sh installs Debian's `chromium` package)")
+    run_dir = tmp_path / "run"
+    codecs = "raw,gzip,webp-lossy:quality=10,webp-lossy:quality=50"
+    assert main(["run", "--codecs", codecs, "--split", "test", "--limit", "200", "--out", str(run_dir)]) == 0
+    report = run_dir / "report.html"
+    assert report.is_file()  # `bench run` ends by rendering the report
+
+    # The same rows with accuracies filled in, so the accuracy figure is drawn as well (rendering under
+    # test here, not the numbers): the run's own rows have no classifier yet.
+    table = pd.read_parquet(run_dir / "results.parquet")
+    table["accuracy"] = np.where(table["kind"] == "lossless", 0.99, 0.97 + 0.01 * table["payload_bytes"].rank() / 10)
+    table.to_csv(run_dir / "with_accuracy.csv", index=False)
+    shutil.copytree(run_dir / "artifacts", run_dir / "with_accuracy-artifacts")
+    assert main(["report", str(run_dir / "with_accuracy.csv")]) == 0
+
+    for page_path, expected in ((report, FIGURES - {"compression-vs-accuracy"}),
+                                (run_dir / "with_accuracy.html", FIGURES)):
+        seen = open_in_chromium(page_path, tmp_path / f"{page_path.stem}.png")
+        assert seen["failed"] == [] and seen["errors"] == []
+        assert all(url.startswith(("file://", "data:")) for url in seen["requests"]), seen["requests"]
+        assert {f["id"] for f in seen["figures"] if f["drawn"]} == expected, seen["figures"]
+        assert seen["size_rows"] == 6 and seen["container_rows"] == 3  # original + the two WebP rates
+        assert (tmp_path / f"{page_path.stem}.png").stat().st_size > 50_000
+    assert "No accuracy in this table" in report.read_text()
