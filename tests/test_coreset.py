@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from bench_baselines.coreset import pairwise_gradient_distances, unpack_labelled_subset
 
 from bench import create_codec
 from bench.cli import main
@@ -7,7 +8,6 @@ from bench.data import load_split
 from bench.errors import CorruptStreamError
 from bench.interface import RunContext
 from bench.results import load_table
-from bench_baselines.coreset import pairwise_gradient_distances, unpack_labelled_subset
 
 
 @pytest.fixture(scope="module")

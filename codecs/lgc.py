@@ -1,0 +1,447 @@
+"""Latent Gaussian Compression (LGC): a dataset codec that ships a generative model instead of images.
+
+Sender: an autoencoder with a 64-dim latent is trained on the train split (variants: `vanilla` AE,
+`vae`, conditional VAE `cvae`, `contrastive` VAE = VAE + supervised contrastive loss on the latent
+means). The training set is encoded; per class, a Gaussian mixture is fitted to the class's latent
+vectors (scikit-learn `GaussianMixture`), its number of components chosen by BIC (or fixed).
+
+Payload (gzip -9 of): a header, the class counts, each class's mixture (weights, means, covariance
+Cholesky factors) and the decoder's weights, all at `precision` float32 (as the write-up ships them),
+float16 or int8 (per-row affine quantisation). The encoder stays with the sender.
+
+Receiver: per class, as many latents as the class had images, sampled from its mixture with the seed
+stored in the payload, decoded by the small decoder: a synthetic labelled training set.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+
+import numpy as np
+
+from bench import DatasetCodec, create_codec, register_codec
+from bench.classifier import N_CLASSES
+from bench.container import read_varint, write_varint
+from bench.errors import CorruptStreamError
+from bench.interface import RunContext
+from bench.model_cache import load_or_train
+
+VARIANTS = ("vanilla", "vae", "cvae", "contrastive")
+COVARIANCES = ("full", "diag", "tied", "spherical")
+PRECISIONS = ("float32", "float16", "int8")
+MAGIC = b"LGC1"
+#: Autoencoder training budget per profile: (epochs, images used). Smoke trains on a slice.
+AE_BUDGETS = {"smoke": (2, 2000), "default": (4, None), "full": (40, None)}
+AE_BATCH = 128
+CONTRASTIVE_WEIGHT = 10.0
+CONTRASTIVE_TEMPERATURE = 0.2
+DECODE_BATCH = 2000
+#: The parameters that determine the trained autoencoder (the rest only shape the payload).
+AUTOENCODER_PARAMS = ("variant", "latent_dim", "width")
+
+
+# --------------------------------------------------------------------------- the networks
+
+
+def build_decoder(latent_dim: int, width: int, conditional: bool):
+    """fc -> (2w, 4, 4) -> 7x7 -> 14x14 -> 28x28; sigmoid pixel probabilities. Small: its weights ship."""
+    from torch import nn
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conditional = conditional
+            self.fc = nn.Linear(latent_dim + (N_CLASSES if conditional else 0), 2 * width * 16)
+            self.up = nn.Sequential(
+                nn.ReLU(), nn.Unflatten(1, (2 * width, 4, 4)),
+                nn.ConvTranspose2d(2 * width, width, 3, stride=2, padding=1), nn.ReLU(),  # 7x7
+                nn.ConvTranspose2d(width, width, 4, stride=2, padding=1), nn.ReLU(),      # 14x14
+                nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),                     # 28x28 logits
+            )
+
+        def forward(self, z, onehot=None):
+            import torch
+
+            if self.conditional:
+                z = torch.cat([z, onehot], dim=1)
+            return self.up(self.fc(z))
+
+    return Decoder()
+
+
+def build_encoder(latent_dim: int, variational: bool, conditional: bool):
+    from torch import nn
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conditional = conditional
+            self.conv = nn.Sequential(
+                nn.Conv2d(1, 16, 4, stride=2, padding=1), nn.ReLU(),   # 14x14
+                nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.ReLU(),  # 7x7
+                nn.Flatten(),
+            )
+            self.fc = nn.Sequential(nn.Linear(32 * 49 + (N_CLASSES if conditional else 0), 256), nn.ReLU(),
+                                    nn.Linear(256, latent_dim * (2 if variational else 1)))
+
+        def forward(self, x, onehot=None):
+            import torch
+
+            h = self.conv(x)
+            if self.conditional:
+                h = torch.cat([h, onehot], dim=1)
+            return self.fc(h)
+
+    return Encoder()
+
+
+def supervised_contrastive_loss(z, labels, temperature: float):
+    """SupCon (Khosla et al. 2020) on normalised latents: pull same-class latents together."""
+    import torch
+    import torch.nn.functional as F
+
+    z = F.normalize(z, dim=1)
+    logits = z @ z.T / temperature
+    self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    logits = logits.masked_fill(self_mask, -1e9)
+    positive = (labels[:, None] == labels[None, :]) & ~self_mask
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    has_positive = positive.any(1)
+    mean_log_prob = (log_prob * positive).sum(1)[has_positive] / positive.sum(1)[has_positive]
+    return -mean_log_prob.mean()
+
+
+# --------------------------------------------------------------------------- Gaussian mixtures
+
+
+def fit_class_mixture(latents: np.ndarray, components, max_components: int, covariance: str, seed: int):
+    """The class's GaussianMixture: `components` fixed, or the K in 1..max_components with the lowest BIC.
+
+    Returns (mixture, bic per K tried).
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    candidates = range(1, max_components + 1) if components == "bic" else [components]
+    candidates = [k for k in candidates if k <= len(latents)] or [1]
+    best, bics = None, {}
+    for k in candidates:
+        mixture = GaussianMixture(k, covariance_type=covariance, reg_covar=1e-4, random_state=seed, max_iter=200)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            mixture.fit(latents)
+        bics[k] = float(mixture.bic(latents))
+        if best is None or bics[k] < bics[best.n_components]:
+            best = mixture
+    return best, bics
+
+
+def mixture_arrays(mixture, covariance: str) -> list[np.ndarray]:
+    """(weights, means, Cholesky factors of the covariances) in the shapes sampling needs.
+
+    Sampling z = mean + L eps needs only L (lower triangle for `full`/`tied`, standard deviations for
+    `diag`/`spherical`), so that is what ships.
+    """
+    covariances = mixture.covariances_
+    if covariance == "full":
+        rows, cols = np.tril_indices(covariances.shape[1])
+        factors = np.stack([np.linalg.cholesky(c)[rows, cols] for c in covariances])
+    elif covariance == "tied":
+        rows, cols = np.tril_indices(covariances.shape[0])
+        factors = np.linalg.cholesky(covariances)[rows, cols][None]
+    else:  # diag: (K, d) variances; spherical: (K,) variances
+        factors = np.sqrt(covariances).reshape(len(mixture.weights_), -1)
+    return [mixture.weights_[None], mixture.means_, factors]
+
+
+def sample_mixture(weights, means, factors, covariance: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n latents from the mixture; component counts drawn from its weights."""
+    k, d = means.shape
+    weights = np.clip(weights.astype(np.float64), 0, None)
+    weights = weights / weights.sum() if weights.sum() > 0 else np.full(k, 1 / k)
+    counts = rng.multinomial(n, weights)
+    samples = []
+    for j in range(k):
+        eps = rng.standard_normal((counts[j], d))
+        if covariance in ("full", "tied"):
+            lower = np.zeros((d, d))
+            lower[np.tril_indices(d)] = factors[j if covariance == "full" else 0]
+            samples.append(means[j] + eps @ lower.T)
+        else:
+            samples.append(means[j] + eps * factors[j])
+    return np.concatenate(samples)[rng.permutation(n)]
+
+
+# --------------------------------------------------------------------------- serialisation
+
+
+def pack_array(array: np.ndarray, precision: str) -> bytes:
+    """float32 / float16 as is; int8 as per-row affine uint8 with a float32 (offset, scale) per row."""
+    array = np.asarray(array, dtype=np.float32)
+    if precision == "float32":
+        return array.astype("<f4").tobytes()
+    if precision == "float16":
+        return array.astype("<f2").tobytes()
+    rows = array.reshape(len(array), -1) if array.ndim > 1 else array.reshape(1, -1)
+    low, high = rows.min(1, keepdims=True), rows.max(1, keepdims=True)
+    scale = np.where(high > low, (high - low) / 255, 1.0).astype(np.float32)
+    codes = np.round((rows - low) / scale).astype(np.uint8)
+    return np.hstack([low, scale]).astype("<f4").tobytes() + codes.tobytes()
+
+
+class _Reader:
+    """Bounds-checked reads from the decompressed body: damaged streams fail with one clear line."""
+
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise CorruptStreamError("lgc stream is truncated")
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return chunk
+
+    def varint(self) -> int:
+        value, self.pos = read_varint(self.data, self.pos)
+        return value
+
+    def array(self, shape: tuple, precision: str) -> np.ndarray:
+        size = int(np.prod(shape))
+        if precision in ("float32", "float16"):
+            dtype = "<f4" if precision == "float32" else "<f2"
+            return np.frombuffer(self.take(size * np.dtype(dtype).itemsize), dtype).astype(np.float32).reshape(shape)
+        n_rows = shape[0] if len(shape) > 1 else 1
+        offsets = np.frombuffer(self.take(8 * n_rows), "<f4").reshape(n_rows, 2)
+        codes = np.frombuffer(self.take(size), np.uint8).reshape(n_rows, -1).astype(np.float32)
+        return (offsets[:, :1] + codes * offsets[:, 1:]).reshape(shape)
+
+
+def _factor_shape(covariance: str, k: int, d: int) -> tuple:
+    return {"full": (k, d * (d + 1) // 2), "tied": (1, d * (d + 1) // 2), "diag": (k, d), "spherical": (k, 1)}[covariance]
+
+
+# --------------------------------------------------------------------------- the codec
+
+
+def _check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _lgc_configs() -> list[dict]:
+    main = {"variant": "cvae", "width": 16, "covariance": "diag", "components": "bic", "precision": "int8"}
+    configs = [main, {**main, "precision": "float16"}, {**main, "precision": "float32"}]
+    configs += [{**main, "variant": v} for v in ("vanilla", "vae", "contrastive")]
+    configs += [{**main, "width": w} for w in (8, 32)]
+    configs += [{**main, "covariance": c} for c in ("full", "spherical")]
+    configs += [{**main, "components": k} for k in (1, 3)]
+    return configs
+
+
+@register_codec("lgc", configs=_lgc_configs())
+class LatentGaussianCompression(DatasetCodec):
+    """Latent Gaussian Compression: per-class GMMs in an autoencoder's latent space + a small decoder."""
+
+    uses_torch = True
+
+    def __init__(self, variant: str = "cvae", latent_dim: int = 64, width: int = 16, covariance: str = "diag",
+                 components="bic", max_components: int = 10, precision: str = "int8"):
+        self.variant = _check_choice("variant", variant, VARIANTS)
+        self.covariance = _check_choice("covariance", covariance, COVARIANCES)
+        self.precision = _check_choice("precision", precision, PRECISIONS)
+        for name, value in (("latent_dim", latent_dim), ("width", width), ("max_components", max_components)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if components != "bic" and (not isinstance(components, int) or isinstance(components, bool) or components < 1):
+            raise ValueError(f"components must be 'bic' or a positive integer, got {components!r}")
+        self.latent_dim, self.width, self.components, self.max_components = latent_dim, width, components, max_components
+        self.ctx = RunContext()
+        self.encoder = self.decoder = None
+        self.columns: dict = {}
+
+    @property
+    def conditional(self) -> bool:
+        return self.variant == "cvae"
+
+    @property
+    def variational(self) -> bool:
+        return self.variant != "vanilla"
+
+    # ---- training (sender side)
+
+    def fit(self, train, ctx: RunContext) -> None:
+        import torch
+
+        self.ctx = ctx
+        epochs, limit = AE_BUDGETS[ctx.profile]
+        train = train.head(limit)
+        # Keyed by the autoencoder's own parameters only: every mixture / precision setting shares it.
+        owner = create_codec(self.name or "lgc", **{k: getattr(self, k) for k in AUTOENCODER_PARAMS})
+        blob = load_or_train(owner, train.digest, ctx, lambda: self._train(train, epochs), tag="autoencoder")
+        state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        self.encoder = build_encoder(self.latent_dim, self.variational, self.conditional)
+        self.decoder = build_decoder(self.latent_dim, self.width, self.conditional)
+        self.encoder.load_state_dict(state["encoder"])
+        self.decoder.load_state_dict(state["decoder"])
+        self.encoder.to(ctx.device).eval()
+        self.decoder.to(ctx.device).eval()
+
+    def _train(self, train, epochs: int) -> bytes:
+        import torch
+        import torch.nn.functional as F
+
+        ctx = self.ctx
+        torch.manual_seed(ctx.seed)
+        generator = torch.Generator().manual_seed(ctx.seed)
+        encoder = build_encoder(self.latent_dim, self.variational, self.conditional).to(ctx.device)
+        decoder = build_decoder(self.latent_dim, self.width, self.conditional).to(ctx.device)
+        x_all = torch.tensor(train.images, dtype=torch.float32, device=ctx.device).unsqueeze(1) / 255.0
+        y_all = torch.tensor(train.labels, dtype=torch.int64, device=ctx.device)
+        n = len(x_all)
+        batch = min(AE_BATCH, n)
+        steps = epochs * (n // batch)
+        parameters = list(encoder.parameters()) + list(decoder.parameters())
+        optimizer = torch.optim.Adam(parameters, lr=2e-3)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps)
+        encoder.train()
+        decoder.train()
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=generator).to(ctx.device)
+            for start in range(0, n - batch + 1, batch):
+                idx = order[start:start + batch]
+                x, y = x_all[idx], y_all[idx]
+                onehot = F.one_hot(y, N_CLASSES).float() if self.conditional else None
+                out = encoder(x, onehot)
+                if self.variational:
+                    mu, log_var = out.chunk(2, dim=1)
+                    z = mu + torch.randn_like(mu) * torch.exp(0.5 * log_var)
+                else:
+                    mu = z = out
+                # Per-image sums, batch mean: the VAE's evidence lower bound in nats.
+                loss = F.binary_cross_entropy_with_logits(decoder(z, onehot), x, reduction="sum") / len(x)
+                if self.variational:
+                    loss = loss + (-0.5 * (1 + log_var - mu.pow(2) - log_var.exp()).sum(1)).mean()
+                if self.variant == "contrastive":
+                    loss = loss + CONTRASTIVE_WEIGHT * supervised_contrastive_loss(mu, y, CONTRASTIVE_TEMPERATURE)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+        buffer = io.BytesIO()
+        torch.save({"encoder": encoder.state_dict(), "decoder": decoder.state_dict()}, buffer)
+        return buffer.getvalue()
+
+    def _latents(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Latent codes (the means, for the variational variants) of every image."""
+        import torch
+        import torch.nn.functional as F
+
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(images), DECODE_BATCH):
+                x = torch.tensor(images[start:start + DECODE_BATCH], dtype=torch.float32,
+                                 device=self.ctx.device).unsqueeze(1) / 255.0
+                y = torch.tensor(labels[start:start + DECODE_BATCH], dtype=torch.int64, device=self.ctx.device)
+                code = self.encoder(x, F.one_hot(y, N_CLASSES).float() if self.conditional else None)
+                out.append(code[:, :self.latent_dim].cpu().numpy())
+        return np.concatenate(out).astype(np.float64)
+
+    # ---- the payload
+
+    def compress_dataset(self, images: np.ndarray, labels: np.ndarray) -> bytes:
+        if self.decoder is None:
+            raise RuntimeError("lgc: fit() must run before compress_dataset()")
+        labels = np.asarray(labels, dtype=np.int64)
+        latents = self._latents(images, labels)
+        counts = np.bincount(labels, minlength=N_CLASSES)
+        body = [MAGIC, bytes([PRECISIONS.index(self.precision), COVARIANCES.index(self.covariance),
+                              int(self.conditional)])]
+        body += [write_varint(v) for v in (self.latent_dim, self.width, self.ctx.seed)]
+        body += [write_varint(int(c)) for c in counts]
+        mixture_bytes, chosen, bic_tables = 0, [], {}
+        for c in range(N_CLASSES):
+            if counts[c] == 0:
+                chosen.append(0)
+                continue
+            mixture, bics = fit_class_mixture(latents[labels == c], self.components, self.max_components,
+                                              self.covariance, self.ctx.seed)
+            chosen.append(mixture.n_components)
+            bic_tables[c] = bics
+            part = write_varint(mixture.n_components) + b"".join(
+                pack_array(a, self.precision) for a in mixture_arrays(mixture, self.covariance))
+            mixture_bytes += len(part)
+            body.append(part)
+        decoder_part = b"".join(pack_array(t.detach().cpu().numpy(), self.precision)
+                                for t in self.decoder.state_dict().values())
+        body.append(decoder_part)
+        raw_body = b"".join(body)
+        self.columns = {
+            "components_per_class": ",".join(map(str, chosen)),
+            "mixture_bytes": mixture_bytes,
+            "decoder_params": sum(t.numel() for t in self.decoder.state_dict().values()),
+            "decoder_bytes": len(decoder_part),
+            "body_bytes": len(raw_body),
+        }
+        self.bic_by_class = bic_tables  # for inspection; the row keeps only the chosen K per class
+        return gzip.compress(raw_body, 9, mtime=0)
+
+    def decompress_dataset(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+        import torch.nn.functional as F
+
+        try:
+            body = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise CorruptStreamError(f"lgc: corrupt gzip stream ({exc})") from None
+        reader = _Reader(body)
+        if reader.take(4) != MAGIC:
+            raise CorruptStreamError("lgc: not an lgc stream (bad magic)")
+        precision_id, covariance_id, conditional = reader.take(3)
+        if precision_id >= len(PRECISIONS) or covariance_id >= len(COVARIANCES) or conditional > 1:
+            raise CorruptStreamError("lgc: corrupt header")
+        precision, covariance = PRECISIONS[precision_id], COVARIANCES[covariance_id]
+        latent_dim, width, seed = reader.varint(), reader.varint(), reader.varint()
+        if not (1 <= latent_dim <= 4096 and 1 <= width <= 1024):
+            raise CorruptStreamError("lgc: corrupt header (implausible sizes)")
+        counts = [reader.varint() for _ in range(N_CLASSES)]
+        if sum(counts) > 10**8:
+            raise CorruptStreamError("lgc: corrupt header (implausible class counts)")
+        mixtures = {}
+        for c in range(N_CLASSES):
+            if counts[c] == 0:
+                continue
+            k = reader.varint()
+            if not 1 <= k <= 10_000:
+                raise CorruptStreamError("lgc: corrupt mixture size")
+            mixtures[c] = (reader.array((1, k), precision)[0], reader.array((k, latent_dim), precision),
+                           reader.array(_factor_shape(covariance, k, latent_dim), precision))
+        decoder = build_decoder(latent_dim, width, bool(conditional))
+        state = {name: torch.from_numpy(reader.array(tuple(t.shape), precision).copy())
+                 for name, t in decoder.state_dict().items()}
+        if reader.pos != len(body):
+            raise CorruptStreamError("lgc: stream has trailing bytes")
+        decoder.load_state_dict(state)
+        decoder.to(self.ctx.device).eval()
+
+        rng = np.random.default_rng(seed)
+        images, labels = [], []
+        with torch.no_grad():
+            for c, (weights, means, factors) in mixtures.items():
+                z_all = sample_mixture(weights, means, factors, covariance, counts[c], rng)
+                for start in range(0, len(z_all), DECODE_BATCH):
+                    z = torch.tensor(z_all[start:start + DECODE_BATCH], dtype=torch.float32, device=self.ctx.device)
+                    onehot = F.one_hot(torch.full((len(z),), c, device=self.ctx.device), N_CLASSES).float()
+                    probs = torch.sigmoid(decoder(z, onehot if conditional else None))
+                    images.append((probs * 255).round().to(torch.uint8).squeeze(1).cpu().numpy())
+                labels.append(np.full(counts[c], c, dtype=np.uint8))
+        return np.concatenate(images), np.concatenate(labels)
+
+    def extra_columns(self) -> dict:
+        return dict(self.columns)
+
