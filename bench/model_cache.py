@@ -17,10 +17,11 @@ from bench.environment import code_version
 from bench.interface import Codec, RunContext
 
 
-def model_key(codec: Codec, data_digest: str, ctx: RunContext, tag: str = "model") -> str:
+def model_key(codec: Codec, data_digest: str, ctx: RunContext, tag: str = "model",
+              params: dict | None = None) -> str:
     identity = {
         "codec": codec.name,
-        "params": codec.params,
+        "params": codec.params if params is None else params,
         "data": data_digest,
         "profile": ctx.profile,
         "seed": ctx.seed,
@@ -31,9 +32,14 @@ def model_key(codec: Codec, data_digest: str, ctx: RunContext, tag: str = "model
 
 
 def load_or_train(codec: Codec, data_digest: str, ctx: RunContext, train: Callable[[], bytes],
-                  tag: str = "model") -> bytes:
-    """The cached bytes for this model, or `train()`'s result, stored once it has returned."""
-    path = Path(ctx.cache_dir) / (codec.name or "codec") / f"{tag}-{model_key(codec, data_digest, ctx, tag)}.bin"
+                  tag: str = "model", params: dict | None = None) -> bytes:
+    """The cached bytes for this model, or `train()`'s result, stored once it has returned.
+
+    `params`: the parameters that shape the trained model, when some of the codec's do not (e.g. a
+    quantisation step applied after training): configurations differing only there share one model.
+    """
+    key = model_key(codec, data_digest, ctx, tag, params)
+    path = Path(ctx.cache_dir) / (codec.name or "codec") / f"{tag}-{key}.bin"
     if path.exists():
         return path.read_bytes()
     blob = train()
