@@ -32,8 +32,10 @@ PIXELS_PER_IMAGE = 28 * 28
 GRID_DIGITS = 16  # test digits per row of the picture grid
 GRID_MAX_ROWS = 40  # reconstructions shown at most (the grid stays readable with many rates)
 PER_DIGIT_MAX_SERIES = 4
-TSNE_MAX_RECONSTRUCTIONS = 3
+TSNE_MAX_RECONSTRUCTIONS = 2  # the write-up's two settings; each adds 200 points to the embedding
+THROUGHPUT_MAX_BARS = 60  # beyond this many configurations the bars show one median per codec family
 TSNE_ITERATIONS = 500
+TSNE_IMAGES = 150  # per set: originals and each reconstruction
 DPI = 100
 
 #: Columns the report reads besides COLUMNS; any of them may be absent.
@@ -250,7 +252,7 @@ def _new_figure(width: float, height: float):
 
 def _encode(figure, fig) -> Figure:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
+    fig.savefig(buffer, format="png", dpi=DPI)  # the constrained layout already makes room for the legends
     data = buffer.getvalue()
     figure.png = base64.b64encode(data).decode("ascii")
     figure.width, figure.height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
@@ -291,9 +293,9 @@ class Styles:
     def __post_init__(self):
         from matplotlib import colormaps
 
-        palette = colormaps["tab10" if len(self.families) <= 10 else "tab20"]
+        palette = colormaps["tab10"]  # strong colours; with markers cycling beside them, 60 distinct pairs
         for i, family in enumerate(self.families):
-            self._map[family] = (palette(i % palette.N), MARKERS[i % len(MARKERS)])
+            self._map[family] = (palette(i % 10), MARKERS[i % len(MARKERS)])
 
     def __call__(self, family: str):
         return self._map.get(family, ("0.4", "o"))
@@ -361,10 +363,12 @@ def figure_rate_distortion(frame: pd.DataFrame, styles: Styles) -> Figure:
     return _encode(figure, fig)
 
 
-def _lossy_with_artifacts(frame: pd.DataFrame, artifact_dir: Path) -> list[tuple[pd.Series, dict]]:
+def _lossy_with_artifacts(frame: pd.DataFrame, artifact_dir: Path, limit: int) -> list[tuple[pd.Series, dict]]:
     rows = frame[frame["kind"].eq("lossy")].sort_values(["codec", "bpp"])
     found = []
     for _, row in rows.iterrows():
+        if len(found) == limit:
+            break
         sample = artifacts.load(artifact_dir, row["cell_key"])
         if sample is not None and "original" in sample:
             found.append((row, sample))
@@ -399,13 +403,14 @@ def figure_grid(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
                     f"The first {GRID_DIGITS} test digits of the run (top row of each block) and each lossy "
                     "codec's reconstruction of them, one row per codec and rate, labelled with its bits per "
                     "pixel and PSNR.")
-    found = _lossy_with_artifacts(frame, artifact_dir)
+    found = _lossy_with_artifacts(frame, artifact_dir, GRID_MAX_ROWS)
     if not found:
         figure.missing = "No lossy codec rows with saved reconstructions (artifacts) in this run."
         return figure
     shown = found[:GRID_MAX_ROWS]
-    if len(found) > len(shown):
-        figure.caption += f" Showing {len(shown)} of {len(found)} lossy configurations."
+    n_lossy = int(frame["kind"].eq("lossy").sum())
+    if n_lossy > len(shown):
+        figure.caption += f" Showing the first {len(shown)} of {n_lossy} lossy configurations."
     labels, samples, previous = [], [], None
     for row, sample in shown:
         digest = str(sample.get("split_digest", ""))
@@ -485,7 +490,7 @@ def figure_tsne(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
     rows, which = autoencoder_selection(frame)
     figure = Figure("tsne", "t-SNE of originals and reconstructions",
                     f"One joint t-SNE embedding (scikit-learn, perplexity 30, {TSNE_ITERATIONS} iterations, seed 0) of the run's first "
-                    f"{artifacts.SAMPLE_IMAGES} test digits and their reconstructions by {which}; colour: the "
+                    f"{TSNE_IMAGES} test digits and their reconstructions by {which}; colour: the "
                     "true digit. Reconstructions that keep the classes apart keep their clusters.")
     pairs = []
     for _, row in rows.sort_values("bpp", ascending=False).iterrows():
@@ -502,8 +507,8 @@ def figure_tsne(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
-    original, labels = pairs[0][1]["original"], pairs[0][1]["labels"]
-    sets = [original] + [sample["decoded"] for _, sample in pairs]
+    original, labels = pairs[0][1]["original"][:TSNE_IMAGES], pairs[0][1]["labels"][:TSNE_IMAGES]
+    sets = [original] + [sample["decoded"][:TSNE_IMAGES] for _, sample in pairs]
     stacked = np.concatenate([s.reshape(len(s), -1) for s in sets]).astype(np.float32) / 255.0
     # One thread: OpenMP threads of the Barnes-Hut gradient slow down ten-fold on a busy 2-core machine.
     with threadpool_limits(limits=1):
@@ -538,10 +543,17 @@ def figure_throughput(frame: pd.DataFrame) -> Figure:
     if rows.empty:
         figure.missing = "No timed rows in this table."
         return figure
+    name = "config"
+    if len(rows) > THROUGHPUT_MAX_BARS:
+        name = "codec"
+        rows = rows.assign(device_name=rows["device_name"].fillna("?")).groupby(
+            ["codec", "device_name"], as_index=False)[["enc_images_per_s", "dec_images_per_s", "images_per_s"]].median()
+        figure.caption += (f" With {len(frame)} configurations, each bar is the median over a codec family's "
+                           "configurations.")
     rows = rows.sort_values("images_per_s")
     multi_device = len(devices) > 1
-    labels = [f"{r['config']} [{r['device_name']}]" if multi_device else r["config"] for _, r in rows.iterrows()]
-    fig = _new_figure(9, 0.26 * len(rows) + 1.3)
+    labels = [f"{r[name]} [{r['device_name']}]" if multi_device else r[name] for _, r in rows.iterrows()]
+    fig = _new_figure(9, 0.24 * len(rows) + 1.3)
     ax = fig.add_subplot()
     y = np.arange(len(rows))
     ax.barh(y + 0.2, rows["enc_images_per_s"], 0.4, label="encode", color="#4c72b0")
