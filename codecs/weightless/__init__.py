@@ -1,0 +1,195 @@
+"""Weightless neural compression (NNCP-style): encoder and decoder learn in lockstep, no weights stored.
+
+Images are coded in chunks. Chunk 0 is coded with a fixed prior; chunk i with the model as trained
+on chunks 0..i-1. After each chunk both sides make the same update on it, so their models stay
+bit-identical and the stream carries only a small header (model config, seed, chunk sizes, float
+settings), per-chunk checksums and the range-coded pixels. `fit` trains nothing and `model_bytes`
+is 0: the model is rebuilt from its seed and re-learned from the decoded pixels.
+
+Models (`model=`): `causal`, an MLP on each pixel's already-decoded neighbourhood (the default:
+it codes better per second, see README), and `lstm`, the write-up's one-layer LSTM run along the
+raster scan. The run's profile sets model size and chunk sizes and is written into the header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+
+from bench import ImageCodec, register_codec
+from bench.errors import CorruptStreamError
+from bench.interface import PROFILES, RunContext
+
+from . import stream
+from .lockstep import (
+    DecodeSide,
+    EncodeSide,
+    Lockstep,
+    chunk_sizes,
+    min_bits_per_image,
+    pinned_float_settings,
+    pixels_crc,
+)
+from .models import MODELS, SIDE
+from .stream import IncompatibleDecoderError
+
+__all__ = ["WeightlessCodec", "encode", "decode", "config_for", "IncompatibleDecoderError"]
+
+stream.cuda_determinism_environment()
+
+#: Model size, neighbourhood, chunk schedule and learning settings per profile.
+#: neighbourhood = (rows above, columns either side in those rows, pixels to the left).
+PROFILE_CONFIGS = {
+    "smoke": dict(neighbourhood=[1, 1, 1], hidden=16, layers=1, first_chunk=16, largest_chunk=64,
+                  min_update=32, epochs=1, batch=8, lr=1e-2),
+    "default": dict(neighbourhood=[2, 2, 2], hidden=64, layers=2, first_chunk=16, largest_chunk=1024,
+                    min_update=1024, epochs=1, batch=32, lr=3e-3),
+    "full": dict(neighbourhood=[4, 4, 4], hidden=256, layers=3, first_chunk=16, largest_chunk=2048,
+                 min_update=2048, epochs=1, batch=64, lr=1e-3),
+}
+#: Limits a header's config must respect: a damaged or forged header must not start a huge job.
+_LIMITS = dict(hidden=(1, 4096), layers=(1, 8), first_chunk=(1, 1 << 20), largest_chunk=(1, 1 << 20),
+               min_update=(0, 1 << 20), epochs=(1, 64), batch=(1, 1 << 16))
+
+
+def config_for(model: str, profile: str, seed: int = 0) -> dict:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    config = dict(PROFILE_CONFIGS[profile], model=model, profile=profile, seed=seed)
+    if model == "lstm":
+        config["layers"] = 1  # the write-up's LSTM has one layer
+    return config
+
+
+def _validated(config: dict) -> dict:
+    try:
+        if config["model"] not in MODELS or config["profile"] not in PROFILES:
+            raise ValueError
+        for key, (low, high) in _LIMITS.items():
+            if not isinstance(config[key], int) or not low <= config[key] <= high:
+                raise ValueError
+        hood = config["neighbourhood"]
+        if len(hood) != 3 or not all(isinstance(v, int) and 0 <= v <= 8 for v in hood) or hood[:2] == [0, 0] and not hood[2]:
+            raise ValueError
+        if not 0 < float(config["lr"]) < 10 or not isinstance(config["seed"], int):
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        raise CorruptStreamError("header holds an invalid model config (corrupt stream)") from None
+    return config
+
+
+def _content_digest(images: np.ndarray) -> bytes:
+    return hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).tobytes()).digest()[: stream.DIGEST_BYTES]
+
+
+def encode(images: np.ndarray, config: dict, device: str = "cpu", stats: dict | None = None, progress=None) -> bytes:
+    """(n, 28, 28) uint8 -> weightless stream. `stats`, if given, receives ideal bits and update time."""
+    images = np.asarray(images)
+    if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or images.dtype != np.uint8:
+        raise ValueError(f"weightless codes (n, 28, 28) uint8 images, got {images.shape} {images.dtype}")
+    settings = stream.float_settings(device)
+    sizes = chunk_sizes(len(images), config["first_chunk"], config["largest_chunk"])
+    header = {"n_images": len(images), "n_chunks": len(sizes), "config": config, "float": settings}
+    with pinned_float_settings(settings):
+        lock = Lockstep(config, len(images), device)
+        chunks, checks, ideal = [], [], 0.0
+        start = 0
+        for i, count in enumerate(sizes):
+            side = EncodeSide()
+            code = lock.code_prior_chunk if i == 0 else lock.code_chunk
+            code(side, images[start : start + count], count)
+            chunks.append(side.finish())
+            ideal += side.ideal_bits
+            if i + 1 < len(sizes):  # nothing follows the last chunk: no one would use that update
+                lock.update(start)
+            checks.append((pixels_crc(images[start : start + count]), lock.weights_crc()))
+            start += count
+            if progress:
+                progress(start, len(images))
+    if stats is not None:
+        stats.update(ideal_bits=ideal, update_s=lock.update_seconds, n_chunks=len(sizes))
+    return stream.write(header, _content_digest(images), checks, chunks)
+
+
+def decode(data: bytes, progress=None) -> np.ndarray:
+    """Weightless stream -> images, from the stream alone. Raises CorruptStreamError or
+    IncompatibleDecoderError (this machine cannot repeat the encoder's float arithmetic)."""
+    header, digest, checks, chunks = stream.read(data)
+    try:
+        n_images, config, settings = header["n_images"], _validated(header["config"]), header["float"]
+        if not isinstance(n_images, int) or n_images < 0:
+            raise TypeError
+        sizes = chunk_sizes(n_images, config["first_chunk"], config["largest_chunk"])
+    except (KeyError, TypeError):
+        raise CorruptStreamError("header is missing fields (corrupt stream)") from None
+    if not isinstance(settings, dict) or len(sizes) != len(chunks):
+        raise CorruptStreamError("header's chunk sizes do not match the stream (corrupt stream)")
+    if n_images > 1 + 8 * len(data) / min_bits_per_image():
+        raise CorruptStreamError("header claims more images than the stream could hold (corrupt stream)")
+    device = stream.check_settings(settings)
+    out = np.empty((n_images, SIDE, SIDE), dtype=np.uint8)
+    with pinned_float_settings(settings):
+        lock = Lockstep(config, n_images, device)
+        start = 0
+        for i, (count, chunk, (pixel_crc, weight_crc)) in enumerate(zip(sizes, chunks, checks, strict=True)):
+            code = lock.code_prior_chunk if i == 0 else lock.code_chunk
+            out[start : start + count] = code(DecodeSide(chunk), None, count)
+            if pixels_crc(out[start : start + count]) != pixel_crc:
+                raise CorruptStreamError(
+                    f"chunk {i} decodes to pixels the encoder did not code: the stream is damaged "
+                    "(or this machine's float arithmetic differs from the encoder's)"
+                )
+            if i + 1 < len(sizes):
+                lock.update(start)
+            if lock.weights_crc() != weight_crc:
+                raise IncompatibleDecoderError(
+                    f"model weights after chunk {i} differ from the encoder's although the pixels match: "
+                    "this machine's float arithmetic is not bit-identical to the encoder's"
+                )
+            start += count
+            if progress:
+                progress(start, n_images)
+    if _content_digest(out) != digest:
+        raise CorruptStreamError("decoded content does not match the stream's checksum (corrupt stream)")
+    return out
+
+
+@register_codec("weightless")
+class WeightlessCodec(ImageCodec):
+    """Weightless NN (NNCP-style): models learned in lockstep by encoder and decoder, no weights stored."""
+
+    kind = "lossless"
+    uses_torch = True
+    model_bytes = 0
+
+    def __init__(self, model: str = "causal"):
+        if model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+        self.model = model
+        self.ctx = RunContext()
+        self._stats: dict = {}
+
+    def fit(self, train, ctx: RunContext) -> None:
+        """Nothing to train: the codec learns while it codes. Only the run's settings are kept."""
+        self.ctx = ctx
+
+    def compress(self, images: np.ndarray) -> bytes:
+        stats: dict = {}
+        data = encode(images, config_for(self.model, self.ctx.profile, self.ctx.seed), self.ctx.device, stats)
+        self._stats = dict(stats, n_images=len(images))
+        return data
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        return decode(data)
+
+    def extra_columns(self) -> dict:
+        if not self._stats:
+            return {}
+        pixels = self._stats["n_images"] * SIDE * SIDE
+        return {
+            "ideal_bpp": self._stats["ideal_bits"] / pixels if pixels else math.nan,
+            "update_s": self._stats["update_s"],
+            "n_chunks": self._stats["n_chunks"],
+        }

@@ -1,0 +1,195 @@
+"""The models the weightless codec learns in lockstep, and the fixed prior for the first chunk.
+
+Every model predicts a pixel from pixels already coded (above, and to the left in its row), in
+two stages, so that an entropy coder never needs a 256-entry table per pixel:
+
+    coarse = value // 16   (16 classes), then
+    fine   = value %  16   (16 classes) given the coarse class.
+
+Two methods matter for the codec, and they must behave identically on both sides:
+- `step_*`: one pixel position for every image of a chunk at once (B rows): what the decoder
+  can compute, and therefore exactly what the encoder computes too;
+- `loss`: teacher-forced mean negative log-likelihood over whole images, used for the update
+  that encoder and decoder both make after a chunk.
+
+Everything is dense matrix arithmetic (one-hot products instead of embedding look-ups), which
+torch computes deterministically on CPU and, with deterministic algorithms, on CUDA.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SIDE = 28
+PIXELS = SIDE * SIDE
+BINS = 16  # coarse classes; each holds 16 fine values
+FINE_HIDDEN = 32
+
+
+def causal_offsets(rows_above: int, half_width: int, left: int) -> list[tuple[int, int]]:
+    """(row, column) offsets of the already-coded neighbours a pixel is predicted from."""
+    offsets = [(-dr, dc) for dr in range(rows_above, 0, -1) for dc in range(-half_width, half_width + 1)]
+    return offsets + [(0, -dc) for dc in range(left, 0, -1)]
+
+
+class Canvas:
+    """The images of one chunk as coded so far, zero-padded so every neighbour index is valid.
+
+    MNIST's background is 0, so padding with 0 makes the border look like more background.
+    """
+
+    def __init__(self, batch: int, pad: int, device: str):
+        self.pad = pad
+        self.width = SIDE + 2 * pad
+        self.values = torch.zeros(batch, (SIDE + pad) * self.width, device=device)
+
+    def put(self, t: int, pixels: torch.Tensor) -> None:
+        r, c = divmod(t, SIDE)
+        self.values[:, (r + self.pad) * self.width + c + self.pad] = pixels.to(self.values.dtype) / 255.0
+
+
+class PixelModel(nn.Module):
+    """Shared parts: neighbourhood features, per-position bias, the two-stage output heads."""
+
+    def __init__(self, neighbourhood: tuple[int, int, int], hidden: int):
+        super().__init__()
+        offsets = causal_offsets(*neighbourhood)
+        self.pad = max(max(-dr for dr, _ in offsets), max(abs(dc) for _, dc in offsets))
+        width = SIDE + 2 * self.pad
+        index = np.empty((PIXELS, len(offsets)), dtype=np.int64)
+        for t in range(PIXELS):
+            r, c = divmod(t, SIDE)
+            index[t] = [(r + dr + self.pad) * width + c + dc + self.pad for dr, dc in offsets]
+        self.register_buffer("neighbour_index", torch.from_numpy(index), persistent=False)
+        self.hidden = hidden
+        self.features_in = nn.Linear(3 * len(offsets), hidden)
+        # A learned bias per pixel position: digits are centred, so position says a lot.
+        self.position = nn.Parameter(torch.zeros(PIXELS, hidden))
+        self.coarse_head = nn.Linear(hidden, BINS)
+        self.fine_from_hidden = nn.Linear(hidden, FINE_HIDDEN)
+        self.fine_from_bin = nn.Linear(BINS, FINE_HIDDEN, bias=False)
+        self.fine_head = nn.Linear(FINE_HIDDEN, BINS)
+
+    @staticmethod
+    def _features(values: torch.Tensor) -> torch.Tensor:
+        # Value, "is background" and "is saturated ink": the three things a pixel's neighbours say.
+        return torch.cat([values, (values == 0).to(values.dtype), (values > 0.98).to(values.dtype)], dim=-1)
+
+    def _image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 28, 28) uint8 -> (N, 784, 3K) features of every pixel's causal neighbourhood."""
+        padded = F.pad(images.to(torch.float32) / 255.0, (self.pad, self.pad, self.pad, 0))
+        return self._features(padded.reshape(len(images), -1)[:, self.neighbour_index])
+
+    def _step_features(self, canvas: Canvas, t: int) -> torch.Tensor:
+        return self._features(canvas.values[:, self.neighbour_index[t]])
+
+    def _fine_logits(self, hidden: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        one_hot = F.one_hot(coarse, BINS).to(hidden.dtype)
+        return self.fine_head(F.relu(self.fine_from_hidden(hidden) + self.fine_from_bin(one_hot)))
+
+    def _nll(self, hidden: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood (nats per pixel) of the images under hidden states (N, 784, H)."""
+        hidden = hidden.reshape(-1, self.hidden)
+        target = images.reshape(-1).to(torch.int64)
+        coarse, fine = target // BINS, target % BINS
+        return F.cross_entropy(self.coarse_head(hidden), coarse) + F.cross_entropy(
+            self._fine_logits(hidden, coarse), fine
+        )
+
+    # -- the lockstep interface --------------------------------------------------------------
+    def start(self, batch: int, device: str):
+        """Per-chunk decoding state."""
+        return {"canvas": Canvas(batch, self.pad, device)}
+
+    def step_hidden(self, state, t: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def step_coarse_probs(self, hidden: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.coarse_head(hidden), dim=-1)
+
+    def step_fine_probs(self, hidden: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self._fine_logits(hidden, coarse), dim=-1)
+
+    def step_commit(self, state, t: int, pixels: torch.Tensor) -> None:
+        state["canvas"].put(t, pixels)
+
+    def loss(self, images: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class CausalMLP(PixelModel):
+    """An MLP on each pixel's causal neighbourhood: a PixelCNN with a small, fixed receptive field.
+
+    Decoding needs only the neighbourhood of the current position, so a chunk's images are decoded
+    in lockstep with one small matrix product per layer and position.
+    """
+
+    def __init__(self, neighbourhood: tuple[int, int, int], hidden: int, layers: int):
+        super().__init__(neighbourhood, hidden)
+        self.trunk = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
+
+    def _hidden(self, features: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        hidden = F.relu(self.features_in(features) + position)
+        for layer in self.trunk:
+            hidden = F.relu(layer(hidden))
+        return hidden
+
+    def step_hidden(self, state, t: int) -> torch.Tensor:
+        return self._hidden(self._step_features(state["canvas"], t), self.position[t])
+
+    def loss(self, images: torch.Tensor) -> torch.Tensor:
+        return self._nll(self._hidden(self._image_features(images), self.position), images)
+
+
+class PixelLSTM(PixelModel):
+    """The write-up's model scaled to pixels: a one-layer LSTM and a linear head, run along the
+    raster scan of each image; its input at each pixel is the same causal neighbourhood the MLP
+    sees, so the LSTM's memory is the only difference between the two."""
+
+    def __init__(self, neighbourhood: tuple[int, int, int], hidden: int, layers: int):
+        super().__init__(neighbourhood, hidden)
+        self.lstm = nn.LSTM(hidden, hidden, num_layers=layers, batch_first=True)
+
+    def start(self, batch: int, device: str):
+        state = super().start(batch, device)
+        state["lstm"] = None  # zeros
+        return state
+
+    def step_hidden(self, state, t: int) -> torch.Tensor:
+        inputs = F.relu(self.features_in(self._step_features(state["canvas"], t)) + self.position[t])
+        out, state["lstm"] = self.lstm(inputs[:, None, :], state["lstm"])
+        return out[:, 0, :]
+
+    def loss(self, images: torch.Tensor) -> torch.Tensor:
+        inputs = F.relu(self.features_in(self._image_features(images)) + self.position)
+        out, _ = self.lstm(inputs)
+        return self._nll(out, images)
+
+
+MODELS = {"causal": CausalMLP, "lstm": PixelLSTM}
+
+
+def build_model(config: dict, device: str) -> PixelModel:
+    """The model's fixed initialisation: drawn from `config["seed"]`, never stored."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config["seed"])
+        model = MODELS[config["model"]](tuple(config["neighbourhood"]), config["hidden"], config["layers"])
+    return model.to(device)
+
+
+def prior_tables() -> tuple[np.ndarray, np.ndarray]:
+    """The fixed prior for the first chunk, as (coarse probs (16,), fine probs given coarse (16, 16)).
+
+    A round-number guess at what a digit's pixels look like (mostly background 0, some saturated
+    ink near 255, the rest spread evenly), not fitted to any data.
+    """
+    p = np.full(256, 0.10 / 251)
+    p[0] = 0.80
+    p[251:] = 0.10 / 5
+    p /= p.sum()
+    by_bin = p.reshape(BINS, BINS)
+    coarse = by_bin.sum(axis=1)
+    return coarse, by_bin / coarse[:, None]
