@@ -37,6 +37,7 @@ THROUGHPUT_MAX_BARS = 60  # beyond this many configurations the bars show one me
 TSNE_ITERATIONS = 500
 TSNE_IMAGES = 150  # per set: originals and each reconstruction
 DPI = 100
+LEGEND_ROWS = 24  # legend entries per column
 
 #: Columns the report reads besides COLUMNS; any of them may be absent.
 EXTRA_NUMERIC = ["nominal_ratio", "ideal_bpp", "ratio_vs_gzip", "n_decoded", "accuracy_std", "full_accuracy",
@@ -250,9 +251,11 @@ def _new_figure(width: float, height: float):
     return MplFigure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-def _encode(figure, fig) -> Figure:
+def _encode(figure, fig, crop: bool = False) -> Figure:
+    """PNG of `fig`; `crop` trims empty margins (image grids, whose aspect the layout keeps)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)  # the constrained layout already makes room for the legends
+    # The constrained layout already makes room for the legends; cropping costs one more drawing pass.
+    fig.savefig(buffer, format="png", dpi=DPI, **({"bbox_inches": "tight", "pad_inches": 0.05} if crop else {}))
     data = buffer.getvalue()
     figure.png = base64.b64encode(data).decode("ascii")
     figure.width, figure.height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
@@ -261,16 +264,23 @@ def _encode(figure, fig) -> Figure:
 
 def _log_scale(ax, axis: str = "x") -> None:
     """Log scale; over short ranges with plain numbers (2, 5, 10) instead of 2x10^0 (and minor labels)."""
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    _plain_log_labels(ax.xaxis if axis == "x" else ax.yaxis, *(ax.get_xlim() if axis == "x" else ax.get_ylim()))
+
+
+def _plain_log_labels(target, low: float, high: float) -> None:
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
-    target = ax.xaxis if axis == "x" else ax.yaxis
-    low, high = (ax.get_xlim() if axis == "x" else ax.get_ylim())
     span = high / max(low, 1e-12)
     if span < 1000:
         plain = FuncFormatter(lambda value, _: f"{value:g}")
         target.set_major_formatter(plain)
         target.set_minor_formatter(plain if span < 30 else NullFormatter())
+
+
+def _width_for_legend(n_entries: int, base: float = 7.5) -> float:
+    """Figure width that leaves the data area its size when the legend needs several columns."""
+    return base + 2.3 * (1 + (n_entries - 1) // LEGEND_ROWS)
 
 
 def _legend_outside(ax, handles=None, labels=None, title=None) -> None:
@@ -280,7 +290,7 @@ def _legend_outside(ax, handles=None, labels=None, title=None) -> None:
     if not handles:
         return
     ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8,
-              title=title, title_fontsize=8, ncol=1 if len(handles) <= 22 else 2, frameon=False)
+              title=title, title_fontsize=8, ncol=1 + (len(handles) - 1) // LEGEND_ROWS, frameon=False)
 
 
 @dataclass
@@ -312,7 +322,7 @@ def figure_accuracy(frame: pd.DataFrame, full: FullAccuracy, styles: Styles) -> 
         figure.missing = ("No accuracy in this table: no lossy or dataset codec with a downstream classifier "
                           "has run yet, and no full-data accuracy is recorded.")
         return figure
-    fig = _new_figure(9, 5)
+    fig = _new_figure(_width_for_legend(rows["codec"].nunique() + 1), 5)
     ax = fig.add_subplot()
     for family, group in rows.groupby("codec", sort=True):
         color, marker = styles(family)
@@ -344,17 +354,21 @@ def figure_rate_distortion(frame: pd.DataFrame, styles: Styles) -> Figure:
     if rows.empty:
         figure.missing = "No lossy codec rows with a measured PSNR in this table."
         return figure
-    fig = _new_figure(9, 5)
+    fig = _new_figure(_width_for_legend(rows.groupby(["codec", "split"]).ngroups), 5)
     ax = fig.add_subplot()
     for (family, split), group in rows.groupby(["codec", "split"], sort=True):
         color, marker = styles(family)
         group = group.sort_values("bpp")
         label = family if rows["split"].nunique() == 1 else f"{family} ({split})"
         ax.plot(group["bpp"], group["psnr"], color=color, marker=marker, linewidth=1.2, label=label)
-    if rows["bpp"].max() / rows["bpp"].min() > 8:
+    log = rows["bpp"].max() / rows["bpp"].min() > 8
+    if log:
         _log_scale(ax)
     bytes_per_bpp = PIXELS_PER_IMAGE / 8
+    # Made after the log scale: a secondary axis resets its formatters when the parent's scale changes.
     top = ax.secondary_xaxis("top", functions=(lambda b: b * bytes_per_bpp, lambda n: n / bytes_per_bpp))
+    if log:
+        _plain_log_labels(top.xaxis, *ax.get_xlim())
     top.set_xlabel("bytes per image")
     ax.set_xlabel("bits per pixel (payload)")
     ax.set_ylabel("PSNR (dB)")
@@ -420,7 +434,7 @@ def figure_grid(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
             previous = digest
         labels.append(f"{row['config']}  {row['bpp']:.2f} bpp, {row['psnr']:.1f} dB")
         samples.append(sample["decoded"])
-    return _encode(figure, _draw_grid(labels, samples))
+    return _encode(figure, _draw_grid(labels, samples), crop=True)
 
 
 def figure_dataset_samples(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
@@ -436,7 +450,7 @@ def figure_dataset_samples(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
     if not samples:
         figure.missing = "No dataset codec rows with saved samples in this run."
         return figure
-    return _encode(figure, _draw_grid(labels[:GRID_MAX_ROWS], samples[:GRID_MAX_ROWS]))
+    return _encode(figure, _draw_grid(labels[:GRID_MAX_ROWS], samples[:GRID_MAX_ROWS]), crop=True)
 
 
 def _nominal_fraction(value: float) -> float:
@@ -476,7 +490,8 @@ def figure_per_digit(frame: pd.DataFrame, styles: Styles) -> Figure:
     for i, (_, row) in enumerate(rows.iterrows()):
         values = [row[f"mse_digit{d}"] for d in digits]
         color = styles(row["codec"])[0] if rows["codec"].nunique() > 1 else None
-        ax.bar(digits - 0.4 + width * (i + 0.5), values, width, label=f"{row['config']} ({row['bpp']:.2f} bpp)",
+        nominal = "" if np.isnan(row["nominal_ratio"]) else f"{100 * _nominal_fraction(row['nominal_ratio']):g}% nominal, "
+        ax.bar(digits - 0.4 + width * (i + 0.5), values, width, label=f"{row['config']} ({nominal}{row['bpp']:.2f} bpp)",
                color=color, alpha=0.55 + 0.45 * (i + 1) / len(rows), edgecolor="0.2", linewidth=0.4)
     ax.set_xticks(digits)
     ax.set_xlabel("digit class")
