@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -121,9 +122,9 @@ def full_data_accuracy(frame: pd.DataFrame, scale: float) -> FullAccuracy:
     """The classifier's accuracy on the real training data: the ceiling every codec is judged against."""
     if frame["full_accuracy"].notna().any():
         return FullAccuracy(scale * frame["full_accuracy"].dropna().median(), "the `full_accuracy` column")
-    for label, rows in (("the raw codec's row", frame[frame["codec"] == "raw"]),
-                        ("the lossless rows", frame[frame["kind"] == "lossless"]),
-                        ("the classifier row", frame[frame["codec"].str.contains("classifier|full-data")])):
+    for label, rows in (("the full-train-set row", frame[frame["codec"].str.contains("full-train|full-data")]),
+                        ("the raw codec's row", frame[frame["codec"] == "raw"]),
+                        ("the lossless rows", frame[frame["kind"] == "lossless"])):
         if rows["accuracy"].notna().any():
             return FullAccuracy(scale * rows["accuracy"].dropna().median(), label)
     return FullAccuracy(None, "")
@@ -311,17 +312,44 @@ class Styles:
         return self._map.get(family, ("0.4", "o"))
 
 
+def _merge_seeds(rows: pd.DataFrame) -> pd.DataFrame:
+    """Configurations that differ only in their `seed` parameter become one point: mean and spread."""
+    def without_seed(params) -> str:
+        try:
+            values = json.loads(params) if isinstance(params, str) else {}
+        except ValueError:
+            return str(params)
+        return json.dumps({k: v for k, v in values.items() if k != "seed"}, sort_keys=True)
+
+    if rows.empty:
+        return rows.assign(n_seeds=pd.Series(dtype=int))
+    keyed = rows.assign(setting=rows["params"].map(without_seed), n_seeds=1)
+    merged = []
+    for _, group in keyed.groupby(["codec", "split", "setting"], sort=False):
+        row = group.iloc[0].copy()
+        if len(group) > 1:
+            row["accuracy_pct"] = group["accuracy_pct"].mean()
+            row["accuracy_std_pct"] = group["accuracy_pct"].std()
+            row["total_bytes"] = group["total_bytes"].mean()
+            row["raw_bytes"] = group["raw_bytes"].mean()
+            row["n_seeds"] = len(group)
+        merged.append(row)
+    return pd.DataFrame(merged)
+
+
 def figure_accuracy(frame: pd.DataFrame, full: FullAccuracy, styles: Styles) -> Figure:
     figure = Figure("compression-vs-accuracy", "Compression vs accuracy",
                     "x: raw bytes / (payload + model bytes) of each row's own data (log scale); y: test "
                     "accuracy (%) on the real 10,000 test images of the classifier trained on the decoded "
                     "training set. One series per codec family; hollow markers: lossless codecs, which sit at "
                     "the full-data accuracy.")
-    rows = frame[frame["accuracy_pct"].notna() & (frame["total_bytes"] > 0)]
+    rows = _merge_seeds(frame[frame["accuracy_pct"].notna() & (frame["total_bytes"] > 0)])
     if rows.empty:
         figure.missing = ("No accuracy in this table: no lossy or dataset codec with a downstream classifier "
                           "has run yet, and no full-data accuracy is recorded.")
         return figure
+    if rows["n_seeds"].gt(1).any():
+        figure.caption += " Codecs run with several seeds: mean and standard deviation over the seeds."
     fig = _new_figure(_width_for_legend(rows["codec"].nunique() + 1), 5)
     ax = fig.add_subplot()
     for family, group in rows.groupby("codec", sort=True):

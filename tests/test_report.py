@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import artifacts
+from bench import artifacts, report
 from bench.cli import main
 from bench.report import build_context, pareto_mask, render_report
 
@@ -85,6 +85,27 @@ def test_lossless_rows_sit_at_the_full_data_accuracy():
     assert {c for c, r in rows.items() if r["pareto_accuracy"]} == {"lgc", "gzip"}
     assert {c for c, r in rows.items() if r["pareto_error"]} == {"gzip"}  # only rows with an MSE compete
     assert context["figures"]["accuracy"].png
+
+
+def test_seeds_merge_into_one_point_and_the_full_train_set_is_the_ceiling():
+    def subset(seed, accuracy):
+        return {"codec": "random-subset", "config": f"random-subset:seed={seed}", "kind": "dataset", "split": "all",
+                "params": f'{{"per_class": 10, "seed": {seed}}}', "n_images": 60000, "raw_bytes": 47_040_000,
+                "payload_bytes": 60_000 + seed, "accuracy": accuracy, "status": "ok"}
+
+    table = _table([subset(0, 0.90), subset(1, 0.92), subset(2, 0.94),
+                    {"codec": "full-train-set", "config": "full-train-set", "kind": "dataset", "split": "all",
+                     "params": "{}", "n_images": 60000, "raw_bytes": 47_040_000, "payload_bytes": 8_000_000,
+                     "accuracy": 0.991, "status": "ok"}])
+    frame = report.normalise(table)
+    full = report.full_data_accuracy(frame, report.accuracy_scale(frame))
+    assert full.percent == pytest.approx(99.1) and full.source == "the full-train-set row"
+    summary = report.annotate(report.summarise(frame), full, 100.0)
+    merged = report._merge_seeds(summary)
+    subsets = merged[merged["codec"] == "random-subset"]
+    assert len(subsets) == 1 and subsets["n_seeds"].iloc[0] == 3
+    assert subsets["accuracy_pct"].iloc[0] == pytest.approx(92.0)
+    assert subsets["accuracy_std_pct"].iloc[0] == pytest.approx(2.0)
 
 
 def open_in_chromium(page_path: Path, screenshot: Path) -> dict:
