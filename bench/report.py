@@ -498,7 +498,7 @@ def autoencoder_selection(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
             return ae.loc[picked], "the convolutional autoencoder at the write-up's 95% and 99% settings"
         return ae.sort_values("bpp").head(PER_DIGIT_MAX_SERIES), "the convolutional autoencoder's settings"
     if lossy.empty:
-        return lossy, ""
+        return lossy, "the lossy codecs"
     ordered = lossy.sort_values("bpp")
     index = np.unique(np.linspace(0, len(ordered) - 1, min(PER_DIGIT_MAX_SERIES, len(ordered))).round().astype(int))
     return ordered.iloc[index], "lossy configurations spread over the measured rates (no conv-ae rows yet)"
