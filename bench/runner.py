@@ -224,7 +224,10 @@ def summary_line(row: dict) -> str:
         f"{row['bpp']:6.3f} bpp",
         f"x{row['ratio']:6.2f}",
     ]
-    parts.append("lossless ok" if row.get("lossless_ok") else f"PSNR {row.get('psnr', float('nan')):5.2f} dB")
+    if row.get("kind") == "dataset":
+        parts.append(f"x{row['ratio_vs_gzip']:.2f} vs gzip")
+    else:
+        parts.append("lossless ok" if row.get("lossless_ok") else f"PSNR {row.get('psnr', float('nan')):5.2f} dB")
     if row.get("accuracy") is not None and row.get("accuracy") == row.get("accuracy"):
         parts.append(f"acc {row['accuracy']:.4f}")
     parts.append(f"enc {row['enc_s']:.2f}s dec {row['dec_s']:.2f}s")
