@@ -162,3 +162,9 @@ def test_a_small_real_run_renders_a_report_chromium_loads(tmp_path):
         assert seen["size_rows"] == 6 and seen["container_rows"] == 3  # original + the two WebP rates
         assert (tmp_path / f"{page_path.stem}.png").stat().st_size > 50_000
     assert "No accuracy in this table" in report.read_text()
+
+
+def test_report_of_a_folder_without_a_table_is_a_one_line_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bench: error: no results table at") and "\n" not in err
