@@ -49,12 +49,19 @@ class FactorizedHistogram:
         return len(self.tables)
 
     @classmethod
-    def fit(cls, symbols: np.ndarray, margin: int = 2, pseudo_count: float = 0.5) -> FactorizedHistogram:
+    def fit(cls, symbols: np.ndarray, margin: int = 2, pseudo_count: float = 0.5,
+            bounds: tuple[int, int] | None = None) -> FactorizedHistogram:
+        """Count each dimension's values; the alphabet is the train range plus `margin`, or `bounds`."""
         symbols = np.asarray(symbols, dtype=np.int64)
         if symbols.ndim != 2 or not len(symbols):
             raise ValueError(f"need integer latents of shape (n, d), got {symbols.shape}")
-        low = symbols.min(axis=0) - margin
-        high = symbols.max(axis=0) + margin
+        if bounds is not None:
+            low = np.full(symbols.shape[1], bounds[0], dtype=np.int64)
+            high = np.full(symbols.shape[1], bounds[1], dtype=np.int64)
+            symbols = np.clip(symbols, low, high)
+        else:
+            low = symbols.min(axis=0) - margin
+            high = symbols.max(axis=0) + margin
         tables = []
         for j in range(symbols.shape[1]):
             counts = np.bincount(symbols[:, j] - low[j], minlength=high[j] - low[j] + 1).astype(np.float64)
@@ -63,6 +70,11 @@ class FactorizedHistogram:
 
     def clip(self, symbols: np.ndarray) -> np.ndarray:
         return np.clip(np.asarray(symbols, dtype=np.int64), self.low, self.high)
+
+    def count_outside(self, symbols: np.ndarray) -> int:
+        """How many values `clip` would change (a lossy codec reports it: clipping adds distortion)."""
+        symbols = np.asarray(symbols, dtype=np.int64)
+        return int(np.count_nonzero((symbols < self.low) | (symbols > self.high)))
 
     def ideal_bits(self, symbols: np.ndarray) -> float:
         """The code length (bits) a perfect coder would spend on these (already clipped) latents."""
@@ -122,24 +134,34 @@ class FactorizedHistogram:
         return out
 
 
+def seal(body: bytes, n: int, magic: bytes, fingerprint: bytes = bytes(4)) -> bytes:
+    """Header (magic, image count, model fingerprint, CRC-32 of the body) + body."""
+    if len(magic) != 4 or len(fingerprint) != 4:
+        raise ValueError("magic and fingerprint must be 4 bytes each")
+    return _HEADER.pack(magic, n, fingerprint, zlib.crc32(body)) + body
+
+
+def unseal(data: bytes, magic: bytes, name: str, fingerprint: bytes = bytes(4)) -> tuple[int, bytes]:
+    """(image count, body) of a sealed stream; any damage raises CorruptStreamError."""
+    if len(data) < _HEADER.size:
+        raise CorruptStreamError(f"{name}: stream is shorter than its header (truncated)")
+    found, n, found_fingerprint, crc = _HEADER.unpack_from(data)
+    body = data[_HEADER.size:]
+    if found != magic:
+        raise CorruptStreamError(f"{name}: not a {name} stream (magic {found!r})")
+    if found_fingerprint != fingerprint:
+        raise CorruptStreamError(f"{name}: stream was coded with a different trained model")
+    if zlib.crc32(body) != crc:
+        raise CorruptStreamError(f"{name}: checksum mismatch (stream truncated, extended or altered)")
+    return n, body
+
+
 def compress_latents(symbols: np.ndarray, model: FactorizedHistogram, magic: bytes) -> bytes:
     """Seal the range-coded latents; `symbols` must already be clipped with `model.clip`."""
-    if len(magic) != 4:
-        raise ValueError("magic must be 4 bytes")
-    body = model.encode_body(symbols)
-    return _HEADER.pack(magic, len(symbols), model.fingerprint, zlib.crc32(body)) + body
+    return seal(model.encode_body(symbols), len(symbols), magic, model.fingerprint)
 
 
 def decompress_latents(data: bytes, model: FactorizedHistogram, magic: bytes, name: str) -> np.ndarray:
     """Inverse of `compress_latents`; any damage to the stream raises CorruptStreamError."""
-    if len(data) < _HEADER.size:
-        raise CorruptStreamError(f"{name}: stream is shorter than its header (truncated)")
-    found, n, fingerprint, crc = _HEADER.unpack_from(data)
-    body = data[_HEADER.size:]
-    if found != magic:
-        raise CorruptStreamError(f"{name}: not a {name} stream (magic {found!r})")
-    if fingerprint != model.fingerprint:
-        raise CorruptStreamError(f"{name}: stream was coded with a different trained model")
-    if zlib.crc32(body) != crc:
-        raise CorruptStreamError(f"{name}: checksum mismatch (stream truncated, extended or altered)")
+    n, body = unseal(data, magic, name, model.fingerprint)
     return model.decode_body(body, n)

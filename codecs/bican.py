@@ -1,0 +1,245 @@
+"""bican: the "Bicycle Convolutional Adversarial Network" compressor of the BiCAN write-up.
+
+Faithful to its repository (lfzbrennan/Compressing-Mnist-using-BiCAN, scripts/mnist_compression.py),
+with `scalar` = 200 * `width` channels (the repository's scalar is 200: ~96M parameters):
+- images resized to 32x32 (bilinear) and scaled to [-1, 1];
+- compressor: Conv 4x4/2 (1->s) LeakyReLU(0.1); Conv (s->2s) LeakyReLU BatchNorm; Conv (2s->4s)
+  LeakyReLU BatchNorm; Linear 64s->16s LeakyReLU BatchNorm1d; Linear 16s->200; tanh;
+- decompressor: Linear 200->16s ReLU BatchNorm1d; Linear 16s->64s and `nn.LeakyReLU(True)`, which
+  sets negative_slope=True, i.e. 1.0, an identity (kept as in the repository); three transposed
+  convolutions 4x4/2 (4s->2s->s->1) with LeakyReLU(0.1) and a final tanh;
+- two cycle losses, both back-propagated into both networks: MSE(image, D(C(image))) and
+  MSE(C(image), C(D(C(image)))); Adam 2e-4 for both (weight decay 1e-4 on the decompressor), batch 100;
+- the code: 200 tanh outputs stored as uint8 by (z/2 + 0.5) * 256, truncated (the repository's
+  `astype(np.ubyte)`) and clipped to 255: 200 bytes per image. The repository never decodes that
+  uint8 file; here a byte u is read back as the middle of its bin, z = (u + 0.5) / 128 - 1.
+Reconstructions are resized back to 28x28 before MSE is measured against the originals.
+
+The write-up's "loss of roughly 1%" is its decompressor loss: MSE on the [-1, 1] scale at 32x32
+(with batch statistics in BatchNorm). `writeup_loss` reports that quantity, from the uint8 code, beside
+the harness's MSE/PSNR on [0, 1] pixels at 28x28.
+
+`entropy_coded=True` range-codes the uint8 code with one histogram per dimension counted on the train
+split's codes (`bench.latent_coding`): the real rate of the same latent.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench import ImageCodec, register_codec
+from bench.errors import CorruptStreamError
+from bench.latent_coding import FactorizedHistogram, compress_latents, decompress_latents, seal, unseal
+from bench.model_cache import load_or_train
+from bench.torch_io import load_state, pack_model, state_to_bytes, training_threads, unpack_model
+
+CODE_DIMS = 200
+FAITHFUL_SCALAR = 200
+_MAGIC_RAW = b"BIC1"
+_MAGIC_CODED = b"BIC2"
+CODING_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Profile:
+    width: float  # used when the codec's `width` is None
+    epochs: float
+    batch: int = 100
+    lr: float = 2e-4
+    max_images: int | None = None
+
+
+PROFILES = {
+    "smoke": Profile(width=0.04, epochs=1, batch=50, lr=2e-3, max_images=2000),
+    "default": Profile(width=0.08, epochs=2),
+    "full": Profile(width=1.0, epochs=20),  # the repository's model and schedule
+}
+
+
+def build_networks(scalar: int):
+    from torch import nn
+
+    s = scalar
+    compressor = nn.Sequential(
+        nn.Conv2d(1, s, 4, 2, 1), nn.LeakyReLU(0.1),
+        nn.Conv2d(s, 2 * s, 4, 2, 1), nn.LeakyReLU(0.1), nn.BatchNorm2d(2 * s),
+        nn.Conv2d(2 * s, 4 * s, 4, 2, 1), nn.LeakyReLU(0.1), nn.BatchNorm2d(4 * s),
+        nn.Flatten(),
+        nn.Linear(4 * s * 4 * 4, 4 * s * 4), nn.LeakyReLU(0.1), nn.BatchNorm1d(4 * s * 4),
+        nn.Linear(4 * s * 4, CODE_DIMS), nn.Tanh(),
+    )
+    decompressor = nn.Sequential(
+        nn.Linear(CODE_DIMS, 4 * s * 4), nn.ReLU(), nn.BatchNorm1d(4 * s * 4),
+        nn.Linear(4 * s * 4, 4 * s * 4 * 4), nn.LeakyReLU(1.0),  # the repository's LeakyReLU(True)
+        nn.Unflatten(1, (4 * s, 4, 4)),
+        nn.ConvTranspose2d(4 * s, 2 * s, 4, 2, 1), nn.LeakyReLU(0.1),
+        nn.ConvTranspose2d(2 * s, s, 4, 2, 1), nn.LeakyReLU(0.1),
+        nn.ConvTranspose2d(s, 1, 4, 2, 1), nn.Tanh(),
+    )
+    return compressor, decompressor
+
+
+def to_model_input(images: np.ndarray, device: str):
+    """uint8 (n, 28, 28) -> float (n, 1, 32, 32) in [-1, 1], as the repository's transforms do."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.tensor(images, dtype=torch.float32, device=device).unsqueeze(1).div_(255.0)
+    return F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False, antialias=True) * 2 - 1
+
+
+def to_images(output) -> np.ndarray:
+    """Model output (n, 1, 32, 32) in [-1, 1] -> uint8 (n, 28, 28)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = F.interpolate((output + 1) / 2, size=(28, 28), mode="bilinear", align_corners=False, antialias=True)
+    return x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)[:, 0].cpu().numpy()
+
+
+def code_to_bytes(z: np.ndarray) -> np.ndarray:
+    """The repository's storage: (z/2 + 0.5) * 256 truncated to uint8 (clipped, so z = 1 is 255, not 0)."""
+    return np.clip(np.floor((np.asarray(z, np.float64) / 2 + 0.5) * 256), 0, 255).astype(np.uint8)
+
+
+def bytes_to_code(u: np.ndarray) -> np.ndarray:
+    """Each byte read back as the middle of its bin."""
+    return (np.asarray(u, np.float64) + 0.5) / 128 - 1
+
+
+@register_codec("bican", configs=[{"entropy_coded": False}, {"entropy_coded": True}])
+class Bican(ImageCodec):
+    """BiCAN (write-up): conv compressor to 200 tanh numbers stored as 200 uint8, two cycle losses."""
+
+    kind = "lossy"
+    uses_torch = True
+
+    def __init__(self, width: float | None = None, entropy_coded: bool = False):
+        if width is not None and (not isinstance(width, (int, float)) or not 0 < width <= 1):
+            raise ValueError(f"bican width must be in (0, 1] (1 = the repository's 200 channels), got {width!r}")
+        self.width = width
+        self.entropy_coded = bool(entropy_coded)
+        self.device = "cpu"
+        self.scalar = 0
+        self.compressor = self.decompressor = self.histogram = None
+        self.meta: dict = {}
+        self._decompressor_bytes = self._table_bytes = 0
+        self._last_images: np.ndarray | None = None  # for the write-up's loss, measured after the run
+
+    def _train(self, images: np.ndarray, ctx, profile: Profile) -> bytes:
+        import torch
+
+        started = time.perf_counter()
+        with training_threads(ctx.device):
+            torch.manual_seed(ctx.seed)
+            generator = torch.Generator().manual_seed(ctx.seed)
+            compressor, decompressor = (net.to(ctx.device) for net in build_networks(self.scalar))
+            com_opt = torch.optim.Adam(compressor.parameters(), lr=profile.lr)
+            decom_opt = torch.optim.Adam(decompressor.parameters(), lr=profile.lr, weight_decay=1e-4)
+            x_all = to_model_input(images, ctx.device)
+            n = len(x_all)
+            steps = 0
+            for _ in range(max(1, round(profile.epochs))):
+                order = torch.randperm(n, generator=generator).to(ctx.device)
+                for start in range(0, n - profile.batch + 1, profile.batch):
+                    x = x_all[order[start:start + profile.batch]]
+                    code = compressor(x)
+                    recreated = decompressor(code)
+                    decom_loss = torch.mean((x - recreated) ** 2)
+                    com_loss = torch.mean((code - compressor(recreated)) ** 2)
+                    com_opt.zero_grad(set_to_none=True)
+                    decom_opt.zero_grad(set_to_none=True)
+                    (decom_loss + com_loss).backward()  # = the repository's two backward() calls
+                    com_opt.step()
+                    decom_opt.step()
+                    steps += 1
+        meta = {"train_s": time.perf_counter() - started, "steps": steps, "train_images": n,
+                "scalar": self.scalar, "profile": ctx.profile, "device": ctx.device}
+        return pack_model(meta, {"compressor": state_to_bytes(compressor),
+                                 "decompressor": state_to_bytes(decompressor)})
+
+    def fit(self, train, ctx) -> None:
+        profile = PROFILES[ctx.profile]
+        train = train.head(profile.max_images)
+        self.device = ctx.device
+        width = profile.width if self.width is None else self.width
+        self.scalar = max(1, round(FAITHFUL_SCALAR * width))
+        training = {"scalar": self.scalar}
+        blob = load_or_train(self, train.digest, ctx, lambda: self._train(train.images, ctx, profile),
+                             tag="weights", params=training)
+        self.meta, parts = unpack_model(blob)
+        self.compressor, self.decompressor = build_networks(self.scalar)
+        load_state(self.compressor, parts["compressor"], ctx.device).eval()
+        load_state(self.decompressor, parts["decompressor"], ctx.device).eval()
+        self._decompressor_bytes = len(parts["decompressor"])
+        self._table_bytes = 0
+        if self.entropy_coded:
+            tables = load_or_train(self, train.digest, ctx, tag="tables", params=training,
+                                   train=lambda: FactorizedHistogram.fit(self.code(train.images), bounds=(0, 255)).to_bytes())
+            self.histogram = FactorizedHistogram.from_bytes(tables)
+            self._table_bytes = len(tables)
+
+    @property
+    def model_bytes(self) -> int:
+        return self._decompressor_bytes + self._table_bytes
+
+    def code(self, images: np.ndarray) -> np.ndarray:
+        """The 200-byte code of each image (n, 200) uint8."""
+        import torch
+
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(images), CODING_BATCH):
+                z = self.compressor(to_model_input(images[start:start + CODING_BATCH], self.device))
+                out.append(code_to_bytes(z.cpu().numpy()))
+        return np.concatenate(out) if out else np.zeros((0, CODE_DIMS), np.uint8)
+
+    def recreate(self, code: np.ndarray):
+        """Decompressor output (n, 1, 32, 32) in [-1, 1] for uint8 codes, on the CPU."""
+        import torch
+
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(code), CODING_BATCH):
+                z = torch.tensor(bytes_to_code(code[start:start + CODING_BATCH]), dtype=torch.float32,
+                                 device=self.device)
+                out.append(self.decompressor(z).cpu())
+        return torch.cat(out) if out else torch.zeros((0, 1, 32, 32))
+
+    def compress(self, images: np.ndarray) -> bytes:
+        self._last_images = images
+        code = self.code(images)
+        if self.entropy_coded:
+            return compress_latents(self.histogram.clip(code), self.histogram, _MAGIC_CODED)
+        return seal(code.tobytes(), len(code), _MAGIC_RAW)
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        name = self.name or "bican"
+        if self.entropy_coded:
+            code = decompress_latents(data, self.histogram, _MAGIC_CODED, name).astype(np.uint8)
+        else:
+            n, body = unseal(data, _MAGIC_RAW, name)
+            if len(body) != n * CODE_DIMS:
+                raise CorruptStreamError(f"{name}: {len(body)} code bytes for {n} images of {CODE_DIMS}")
+            code = np.frombuffer(body, dtype=np.uint8).reshape(n, CODE_DIMS)
+        return to_images(self.recreate(code))
+
+    def writeup_loss_on(self, images: np.ndarray) -> float:
+        """The write-up's 'loss': MSE between the [-1, 1] 32x32 input and the decompressor's output."""
+        recreated = self.recreate(self.code(images)).numpy()
+        return float(np.mean((to_model_input(images, "cpu").numpy() - recreated) ** 2))
+
+    def extra_columns(self) -> dict:
+        # Outside the timed region: the runner asks for these columns after encode and decode.
+        loss = self.writeup_loss_on(self._last_images) if self._last_images is not None else None
+        return {
+            "writeup_loss": loss,
+            "latent_dims": CODE_DIMS,
+            "code_bytes_per_image": CODE_DIMS,
+            "bican_scalar": self.scalar,
+            "model_train_s": self.meta.get("train_s"),
+            "model_train_steps": self.meta.get("steps"),
+        }
