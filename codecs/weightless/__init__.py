@@ -45,7 +45,7 @@ PROFILE_CONFIGS = {
     "smoke": dict(neighbourhood=[1, 1, 1], hidden=16, layers=1, first_chunk=16, largest_chunk=64,
                   min_update=32, epochs=1, batch=8, lr=1e-2),
     "default": dict(neighbourhood=[2, 2, 2], hidden=64, layers=2, first_chunk=16, largest_chunk=1024,
-                    min_update=1024, epochs=1, batch=32, lr=3e-3),
+                    min_update=1024, epochs=1, batch=8, lr=5e-3),
     "full": dict(neighbourhood=[4, 4, 4], hidden=256, layers=3, first_chunk=16, largest_chunk=2048,
                  min_update=2048, epochs=1, batch=64, lr=1e-3),
 }

@@ -102,6 +102,24 @@ def cmd_roundtrip(args) -> int:
     return 0 if decoded.get("identical_to_split") else 1
 
 
+def cmd_onepass(args) -> dict:
+    import torch
+
+    from . import stream
+    from .lockstep import Lockstep, one_pass_differences, pinned_float_settings
+
+    images = load_split("test", limit=args.train + args.images).images
+    with pinned_float_settings(stream.float_settings("cpu")):
+        lock = Lockstep(config_for(args.model, "default"), len(images), "cpu")
+        lock.coded[:] = torch.from_numpy(images.copy())
+        lock.n_coded = args.train
+        lock.update(0)  # weights that have learned something, as mid-stream
+        differing, rows = one_pass_differences(lock.model, lock.coded[args.train:])
+    result = {"model": args.model, "images": args.images, "tables_compared": rows, "tables_differing": differing}
+    print(json.dumps(result))
+    return result
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench_codecs.weightless", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,6 +139,10 @@ def main(argv=None) -> int:
     p.add_argument("--check-split", choices=("train", "test", "all"), help="compare with this MNIST split")
     p.add_argument("--limit", type=int, default=None)
     sub.add_parser("writeup", help="the write-up's 30-line example, reproduced and measured")
+    p = sub.add_parser("onepass", help="would scoring a chunk in one batched pass match the lockstep tables here?")
+    p.add_argument("--model", default="causal", choices=sorted(MODELS))
+    p.add_argument("--train", type=int, default=1024, help="images to train the model on first")
+    p.add_argument("--images", type=int, default=256, help="images in the compared chunk")
     args = parser.parse_args(argv)
     try:
         if args.command == "encode":
@@ -129,6 +151,8 @@ def main(argv=None) -> int:
             return 0 if cmd_decode(args).get("identical_to_split", True) else 1
         elif args.command == "roundtrip":
             return cmd_roundtrip(args)
+        elif args.command == "onepass":
+            cmd_onepass(args)
         else:
             from .writeup_example import report
 

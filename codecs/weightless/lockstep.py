@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 import zlib
 
 import numpy as np
@@ -139,8 +140,6 @@ class Lockstep:
     # -- learning ----------------------------------------------------------------------------
     def update(self, chunk_start: int) -> None:
         """Train on the chunk just coded, topped up with earlier images to at least `min_update`."""
-        import time
-
         started = time.perf_counter()
         cfg = self.config
         end = self.n_coded
@@ -174,3 +173,22 @@ def min_bits_per_image() -> float:
     """The fewest bits any image can cost: every symbol's table gives it at most 1 - 15/2**16."""
     most_likely = 1.0 - (BINS - 1) / (1 << entropy.PRECISION_BITS)
     return -2 * PIXELS * math.log2(most_likely)
+
+
+@torch.no_grad()
+def one_pass_differences(model, images: torch.Tensor) -> tuple[int, int]:
+    """How many coarse-stage tables differ between scoring known images in one batched pass and
+    the lockstep computation the decoder must do: (differing table rows, rows compared).
+
+    The encoder never relies on this being 0 (it always runs the lockstep computation); this is a
+    measurement of whether a one-pass encoder would be safe on this machine."""
+    count = len(images)
+    one_pass = model.step_coarse_probs(model.hidden_all(images))
+    state = model.start(count, images.device.type)
+    truth = images.reshape(count, PIXELS)
+    differing = 0
+    for t in range(PIXELS):
+        step = model.step_coarse_probs(model.step_hidden(state, t))
+        differing += int((_tables(step) != _tables(one_pass[:, t])).any(axis=1).sum())
+        model.step_commit(state, t, truth[:, t])
+    return differing, count * PIXELS

@@ -116,8 +116,12 @@ class PixelModel(nn.Module):
     def step_commit(self, state, t: int, pixels: torch.Tensor) -> None:
         state["canvas"].put(t, pixels)
 
-    def loss(self, images: torch.Tensor) -> torch.Tensor:
+    def hidden_all(self, images: torch.Tensor) -> torch.Tensor:
+        """Hidden states of every position of whole, known images at once (N, 784, H)."""
         raise NotImplementedError
+
+    def loss(self, images: torch.Tensor) -> torch.Tensor:
+        return self._nll(self.hidden_all(images), images)
 
 
 class CausalMLP(PixelModel):
@@ -140,8 +144,8 @@ class CausalMLP(PixelModel):
     def step_hidden(self, state, t: int) -> torch.Tensor:
         return self._hidden(self._step_features(state["canvas"], t), self.position[t])
 
-    def loss(self, images: torch.Tensor) -> torch.Tensor:
-        return self._nll(self._hidden(self._image_features(images), self.position), images)
+    def hidden_all(self, images: torch.Tensor) -> torch.Tensor:
+        return self._hidden(self._image_features(images), self.position)
 
 
 class PixelLSTM(PixelModel):
@@ -163,10 +167,9 @@ class PixelLSTM(PixelModel):
         out, state["lstm"] = self.lstm(inputs[:, None, :], state["lstm"])
         return out[:, 0, :]
 
-    def loss(self, images: torch.Tensor) -> torch.Tensor:
+    def hidden_all(self, images: torch.Tensor) -> torch.Tensor:
         inputs = F.relu(self.features_in(self._image_features(images)) + self.position)
-        out, _ = self.lstm(inputs)
-        return self._nll(out, images)
+        return self.lstm(inputs)[0]
 
 
 MODELS = {"causal": CausalMLP, "lstm": PixelLSTM}
