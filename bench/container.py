@@ -1,4 +1,4 @@
-"""Byte containers shared by codecs: varints and a list of length-prefixed chunks.
+"""Byte containers shared by codecs: varints, a list of length-prefixed chunks, a sealed stream.
 
 A per-image framing stores one compressed stream per image; the container adds the lengths a
 reader needs to split them again (1-2 bytes per image), and those bytes count in the payload.
@@ -6,7 +6,12 @@ reader needs to split them again (1-2 bytes per image), and those bytes count in
 
 from __future__ import annotations
 
+import hashlib
+import json
 import struct
+import zlib
+
+import numpy as np
 
 from bench.errors import CorruptStreamError
 
@@ -82,3 +87,54 @@ def unpack_images(data: bytes) -> tuple[tuple[int, int, int], list[bytes]]:
     if len(blobs) != n:
         raise CorruptStreamError(f"header says {n} images, the container holds {len(blobs)}")
     return (n, h, w), blobs
+
+
+# A sealed stream: magic | varint header length | header (JSON) | CRC-32 of everything before it
+# | varint body length | body | content digest. The header checksum stops a damaged header before
+# any decoding work; the content digest (of what a perfect decode yields) catches a damaged body,
+# which an entropy decoder usually turns into wrong pixels rather than an error.
+CONTENT_DIGEST_BYTES = 16
+
+
+def content_digest(array) -> bytes:
+    """SHA-256 (first 16 bytes) of an array's dtype, shape and bytes."""
+    array = np.ascontiguousarray(array)
+    h = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    h.update(array.tobytes())
+    return h.digest()[:CONTENT_DIGEST_BYTES]
+
+
+def seal(magic: bytes, header: dict, body: bytes, content: bytes) -> bytes:
+    """A stream holding `header` (JSON-serialisable), `body`, and `content` (a `content_digest`)."""
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    head = magic + write_varint(len(text)) + text
+    return b"".join([head, struct.pack(">I", zlib.crc32(head)), write_varint(len(body)), body, content])
+
+
+def unseal(data: bytes, magic: bytes) -> tuple[dict, bytes, bytes]:
+    """(header, body, content digest) of a sealed stream; CorruptStreamError if it is damaged."""
+    if data[: len(magic)] != magic:
+        raise CorruptStreamError(f"not a {magic.decode(errors='replace')} stream (bad magic bytes)")
+    length, pos = read_varint(data, len(magic))
+    if pos + length + 4 > len(data):
+        raise CorruptStreamError("stream ends inside its header (truncated)")
+    head_end = pos + length
+    if struct.unpack_from(">I", data, head_end)[0] != zlib.crc32(data[:head_end]):
+        raise CorruptStreamError("header checksum mismatch (corrupt stream)")
+    try:
+        header = json.loads(data[pos:head_end])
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise CorruptStreamError("header is not valid JSON (corrupt stream)") from None
+    if not isinstance(header, dict):
+        raise CorruptStreamError("header is not a JSON object (corrupt stream)")
+    body_len, pos = read_varint(data, head_end + 4)
+    if pos + body_len + CONTENT_DIGEST_BYTES != len(data):
+        state = "truncated" if pos + body_len + CONTENT_DIGEST_BYTES > len(data) else "has trailing bytes"
+        raise CorruptStreamError(f"body length does not match the stream size (stream {state})")
+    return header, bytes(data[pos : pos + body_len]), bytes(data[pos + body_len :])
+
+
+def check_content(decoded, expected: bytes) -> None:
+    """CorruptStreamError unless `decoded` has the digest the encoder stored."""
+    if content_digest(decoded) != expected:
+        raise CorruptStreamError("decoded content does not match the stream's checksum (corrupt stream)")

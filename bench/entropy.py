@@ -148,3 +148,12 @@ def encode(symbols: np.ndarray, freqs: np.ndarray, backend: str = "constriction"
 
 def decode(data: bytes, freqs: np.ndarray, backend: str = "constriction") -> np.ndarray:
     return Decoder(data, backend).decode(freqs)
+
+
+def code_length_columns(ideal: float, real_bytes: int, pixels: int) -> dict:
+    """Results-row columns for a model-driven stream: `ideal_bpp` (the coding tables' cross-entropy,
+    what a perfect coder would spend) and `bpp_gap` (real bits/pixel minus ideal)."""
+    if not pixels:
+        return {}
+    ideal_bpp = ideal / pixels
+    return {"ideal_bpp": ideal_bpp, "bpp_gap": 8 * real_bytes / pixels - ideal_bpp}
