@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--seed", type=int, default=0)
     p_run.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files (else $MNIST_DIR, ...)")
     p_run.add_argument("--cache-dir", default=".cache", help="trained-model cache (default .cache)")
+    p_run.add_argument("--no-report", action="store_true",
+                       help="skip rendering DIR/report.html at the end (`bench report DIR` renders it later)")
 
     p_report = sub.add_parser("report", help="render the HTML report of a run (DIR/report.html)")
     p_report.add_argument("source", help="run folder (with results.parquet or .csv) or a results table file")
@@ -104,9 +106,10 @@ def cmd_run(args) -> int:
     print(f"wrote {store.dir / 'results.csv'} and results.parquet: {len(table)} row(s), {failed} failed, "
           f"{time.perf_counter() - start:.1f} s")
     print(harness_overhead_line(table))
-    from bench.report import render_report
+    if not args.no_report:
+        from bench.report import render_report
 
-    print(f"report: {render_report(store.dir)}")
+        print(f"report: {render_report(store.dir)}")
     return 1 if failed else 0
 
 
