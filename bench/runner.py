@@ -75,7 +75,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _measure_image_codec(codec: ImageCodec, split, ctx: RunContext, bar) -> dict:
+def _measure_image_codec(codec: ImageCodec, split, ctx: RunContext, bar, train_limit: int | None = None) -> dict:
     images = split.images
     n = len(images)
     warm = images[: min(n, WARMUP_IMAGES)]
@@ -107,10 +107,30 @@ def _measure_image_codec(codec: ImageCodec, split, ctx: RunContext, bar) -> dict
     if codec.kind == "lossy":
         row.update(metrics.per_digit_mse(images, decoded, split.labels))
         row.update(artifacts.output_columns(split, decoded))  # container sizes + a sample for the report
+        bar.set_postfix_str("classifier")
+        row.update(_lossy_accuracy(codec, split, decoded, ctx, train_limit))
     if codec.kind == "lossless" and len(bad):
         row["status"] = "failed"
         row["error"] = f"lossless round trip differs on {len(bad)} of {n} images (first: image {bad[0]})"
     return row
+
+
+def _lossy_accuracy(codec: ImageCodec, split, decoded: np.ndarray, ctx: RunContext, train_limit) -> dict:
+    """A classifier trained on the codec's reconstruction of the train split, scored on the real test split.
+
+    Split `all` already holds the decoded train part; otherwise the train split (first `train_limit`
+    images, as for dataset codecs) makes one more round trip: harness time, outside enc_s and dec_s.
+    """
+    started = time.perf_counter()
+    if split.name == "all":
+        train_images, train_labels = decoded[: artifacts.TEST_START_IN_ALL], split.labels[: artifacts.TEST_START_IN_ALL]
+    else:
+        train = load_split("train", ctx.data_dir, train_limit)
+        train_images, train_labels = np.asarray(codec.decompress(codec.compress(train.images))), train.labels
+    roundtrip_s = time.perf_counter() - started
+    score = classifier.score_training_set(train_images, train_labels, ctx)
+    return {"accuracy": score.accuracy, "classifier_train_s": score.train_s, "classifier_cached": score.cached,
+            "train_roundtrip_s": roundtrip_s}
 
 
 _GZIP_BYTES: dict[str, int] = {}
@@ -185,8 +205,10 @@ def run_cell(cell: Cell, ctx: RunContext, key: str, position: int = 0) -> dict:
             bar.set_postfix_str("fit")
             _, row["fit_s"] = timed(lambda: codec.fit(load_split("train", ctx.data_dir), ctx), ctx.device)
             bar.update()
-            measure = _measure_dataset_codec if codec.kind == "dataset" else _measure_image_codec
-            row.update(measure(codec, subject, ctx, bar))
+            if codec.kind == "dataset":
+                row.update(_measure_dataset_codec(codec, subject, ctx, bar))
+            else:
+                row.update(_measure_image_codec(codec, subject, ctx, bar, train_limit=cell.limit))
             row["model_bytes"] = int(codec.model_bytes)
             row.update(codec.extra_columns())
         except KeyboardInterrupt:

@@ -14,8 +14,9 @@ def run_cli(*args) -> int:
 
 
 def test_run_writes_tidy_csv_and_parquet(tmp_path):
+    # smoke: the lossy row's accuracy trains the classifier with the smoke budget (seconds)
     assert run_cli("--codecs", "raw,gzip:framing=whole,webp-lossy:quality=50", "--limit", "50",
-                   "--out", str(tmp_path)) == 0
+                   "--profile", "smoke", "--out", str(tmp_path)) == 0
     table = load_table(tmp_path)
     assert list(table.columns[: len(COLUMNS)]) == COLUMNS
     assert pd.read_csv(tmp_path / "results.csv")["config"].tolist() == table["config"].tolist()
@@ -27,6 +28,7 @@ def test_run_writes_tidy_csv_and_parquet(tmp_path):
     assert np.allclose(table["ratio"], table["raw_bytes"] / table["payload_bytes"])
     lossy = table[table["kind"] == "lossy"].iloc[0]
     assert not lossy["lossless_ok"] and 20 < lossy["psnr"] < 60
+    assert 0 < lossy["accuracy"] <= 1 and lossy["train_roundtrip_s"] > 0  # trained on its own train-split output
     assert {f"mse_digit{d}" for d in range(10)} <= set(table.columns)
     assert table["device"].eq("cpu").all() and table["git_sha"].notna().all()
 
