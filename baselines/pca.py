@@ -37,7 +37,7 @@ class PcaCodec(ImageCodec):
         self.mean: np.ndarray | None = None
         self.axes: np.ndarray | None = None  # (784, components) float32
         self.model: FactorizedHistogram | None = None
-        self.latents_clipped = 0  # in the last `compress`
+        self.latents_clipped = 0  # see extra_columns
 
     def fit(self, train, ctx) -> None:
         mean, axes = principal_axes(train.images, train.digest)
@@ -57,7 +57,7 @@ class PcaCodec(ImageCodec):
 
     def compress(self, images: np.ndarray) -> bytes:
         symbols = self._quantise(images)
-        self.latents_clipped = self.model.count_outside(symbols)  # beyond the tables' range: clipped
+        self.latents_clipped = max(self.latents_clipped, self.model.count_outside(symbols))
         return compress_latents(self.model.clip(symbols), self.model, _MAGIC)
 
     def decompress(self, data: bytes) -> np.ndarray:
@@ -66,4 +66,6 @@ class PcaCodec(ImageCodec):
         return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8).reshape(len(q), 28, 28)
 
     def extra_columns(self) -> dict:
+        # Most coefficients clipped to the tables' range in one compress call since fit: those of the
+        # coded split (train images never are: the tables span the train range).
         return {"latents_clipped": self.latents_clipped}

@@ -130,7 +130,7 @@ class ConvAutoencoder(ImageCodec):
         self.encoder = self.decoder = self.histogram = None
         self.meta: dict = {}
         self._decoder_bytes = self._table_bytes = 0
-        self.latents_clipped = 0  # in the last call of `quantise`
+        self.latents_clipped = 0  # see extra_columns
 
     # --- training ------------------------------------------------------------------------------
     def _training_params(self) -> dict:
@@ -210,7 +210,7 @@ class ConvAutoencoder(ImageCodec):
     def quantise(self, images: np.ndarray) -> np.ndarray:
         """The integer latents the stream carries (clipped to the tables' range, counted)."""
         symbols = np.rint(self._latents(images) / self.step).astype(np.int64)
-        self.latents_clipped = self.histogram.count_outside(symbols)
+        self.latents_clipped = max(self.latents_clipped, self.histogram.count_outside(symbols))
         return self.histogram.clip(symbols)
 
     def compress(self, images: np.ndarray) -> bytes:
@@ -238,6 +238,8 @@ class ConvAutoencoder(ImageCodec):
             "nominal_compression_pct": 100 * (1 - self.latent_dims / 784),
             # What that latent costs stored as float32, the way the write-up keeps it.
             "float32_latent_bytes": 4 * self.latent_dims,
+            # Most latents clipped to the tables' range in one compress call since fit: those of the
+            # coded split (train images never are: the tables span the train range).
             "latents_clipped": self.latents_clipped,
             "model_train_s": self.meta.get("train_s"),
             "model_train_steps": self.meta.get("steps"),
