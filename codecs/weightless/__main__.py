@@ -91,8 +91,7 @@ def cmd_roundtrip(args) -> int:
         command += ["--limit", str(args.limit)]
     print(f"decoding in a fresh process: {' '.join(command)}", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    run = subprocess.run(command, capture_output=True, text=True)
-    sys.stderr.write(run.stderr)
+    run = subprocess.run(command, stdout=subprocess.PIPE, text=True)  # its progress lines go to our stderr
     if run.returncode:
         print(f"decoder process failed (exit {run.returncode})", file=sys.stderr)
         return run.returncode
