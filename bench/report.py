@@ -33,7 +33,7 @@ PIXELS_PER_IMAGE = 28 * 28
 GRID_DIGITS = 16  # test digits per row of the picture grid
 GRID_MAX_ROWS = 40  # reconstructions shown at most (the grid stays readable with many rates)
 PER_DIGIT_MAX_SERIES = 4
-TSNE_MAX_RECONSTRUCTIONS = 2  # the write-up's two settings; each adds 200 points to the embedding
+TSNE_MAX_RECONSTRUCTIONS = 2  # the write-up's two settings (else the highest and lowest rate)
 THROUGHPUT_MAX_BARS = 60  # beyond this many configurations the bars show one median per codec family
 TSNE_ITERATIONS = 500
 TSNE_IMAGES = 150  # per set: originals and each reconstruction
@@ -457,7 +457,7 @@ def figure_grid(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
     for row, sample in shown:
         digest = str(sample.get("split_digest", ""))
         if digest != previous:  # a new original sample (another split): show its originals first
-            labels.append(f"original ({row['split']})")
+            labels.append("original" if previous is None else f"original ({row['split']})")
             samples.append(sample["original"])
             previous = digest
         labels.append(f"{row['config']}  {row['bpp']:.2f} bpp, {row['psnr']:.1f} dB")
@@ -542,7 +542,8 @@ def figure_tsne(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
             if pairs and str(sample["split_digest"]) != str(pairs[0][1]["split_digest"]):
                 continue  # one embedding needs one set of originals
             pairs.append((row, sample))
-    pairs = pairs[:TSNE_MAX_RECONSTRUCTIONS]
+    if len(pairs) > TSNE_MAX_RECONSTRUCTIONS:  # the highest and the lowest rate show the most
+        pairs = [pairs[0], pairs[-1]]
     if not pairs:
         figure.missing = "No saved reconstructions (artifacts) of lossy codecs in this run."
         return figure
