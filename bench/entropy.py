@@ -27,21 +27,28 @@ PRECISION_BITS = 16
 
 def quantize(probs: np.ndarray, precision_bits: int = PRECISION_BITS) -> np.ndarray:
     """Probability rows (m, k) -> int64 frequency rows summing to 2**precision_bits, all >= 1."""
-    p = np.asarray(probs, dtype=np.float64)
-    if p.ndim == 1:
-        p = p[None, :]
+    # One float64 working copy, updated in place: autoregressive codecs call this once per pixel
+    # position on (images, 256) tables, where temporaries cost more than the arithmetic.
+    p = np.array(probs, dtype=np.float64, ndmin=2)
     if not np.all(np.isfinite(p)):
         raise ValueError("probabilities must be finite")
-    p = np.clip(p, 0.0, None)
+    np.maximum(p, 0.0, out=p)
     sums = p.sum(axis=-1, keepdims=True)
     k = p.shape[-1]
-    p = np.where(sums > 0, p / np.where(sums > 0, sums, 1.0), 1.0 / k)
     total = 1 << precision_bits
     if k >= total:
         raise ValueError(f"{k} symbols do not fit a {precision_bits}-bit table")
-    freqs = np.floor(p * (total - k)).astype(np.int64) + 1
+    if np.all(sums > 0):
+        p /= sums
+    else:  # an all-zero row becomes uniform
+        p = np.where(sums > 0, p / np.where(sums > 0, sums, 1.0), 1.0 / k)
+    most_likely = np.argmax(p, axis=-1)
+    p *= total - k
+    np.floor(p, out=p)
+    freqs = p.astype(np.int64)
+    freqs += 1
     # What flooring left over goes to each row's most likely symbol, the cheapest place for it.
-    freqs[np.arange(len(freqs)), np.argmax(p, axis=-1)] += total - freqs.sum(axis=-1)
+    freqs[np.arange(len(freqs)), most_likely] += total - freqs.sum(axis=-1)
     return freqs
 
 
