@@ -1,0 +1,421 @@
+"""PixelCNN-style lossless codec for the real 8-bit pixels, range-coded with the model's predictions.
+
+The model is a PixelCNN reduced to what a 2-core CPU can decode for 10,000 images: one masked
+(causal) convolution whose window covers `rows_above` full rows of width 2*half_width+1 above the
+pixel and `left` pixels to its left in the same row, then residual 1x1 layers (a per-pixel MLP) and
+a head over the 256 pixel values: a 256-way softmax or a discretised mixture of logistics
+(PixelCNN++). A learned embedding of the pixel's position (28x28) joins the window, so the model
+knows where in the frame it is. The causal window is gathered explicitly, so decoding one pixel
+costs one small MLP evaluation, not a pass of a deep network over the whole image.
+
+Coding runs all images of a batch in lockstep, one raster position at a time: for each position the
+decoder gathers the (already decoded) windows of every image, evaluates the network once for the
+whole batch, quantises the probabilities to integer tables (`bench.entropy.quantize`) and decodes
+one pixel of every image. The encoder runs exactly the same loop with the same tensor shapes (it
+only reads the true pixels instead of decoding them), so both sides compute bit-identical tables.
+What else decides those bits (device, torch version, CPU instruction set, thread count, GPU model)
+is recorded in the stream header; a decoder with different settings refuses, in one line.
+
+Stream: a sealed container (`bench.container.seal`): header (shape, configuration, model id, float
+settings), the range-coded body, and a digest of the decoded images, checked after decoding.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bench import ImageCodec, register_codec
+from bench.container import check_content, content_digest, pack_chunks, seal, unpack_chunks, unseal
+from bench.entropy import BACKENDS, Decoder, Encoder, code_length_columns, ideal_bits, quantize
+from bench.errors import BenchError, CorruptStreamError
+from bench.interface import PROFILES
+from bench.model_cache import load_or_train
+from bench.reproducible import check_float_settings, float_settings, torch_threads
+
+MAGIC = b"PXC1"
+SIDE = 28
+PIXELS = SIDE * SIDE
+LEVELS = 256
+HEADS = ("softmax", "logistic")
+#: Images coded in lockstep at once; a fixed number, so encoder and decoder use the same shapes.
+LOCKSTEP_BATCH = 10_000
+POSITION_DIMS = 32
+MIXTURE_COMPONENTS = 10
+#: Torch CPU threads for training and coding. On this shared 2-core machine, coding 200 images with
+#: the smoke model took 36 s with torch's default 2 threads and 2.4 s with 1 (OpenMP workers
+#: spin-waiting for a core another process holds); one thread costs at most 2x on an idle machine.
+CPU_THREADS = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Architecture and training budget of one profile."""
+
+    rows_above: int
+    half_width: int
+    left: int
+    hidden: int
+    layers: int  # residual hidden layers after the masked layer
+    steps: int
+    batch: int  # pixels per training step
+    learning_rate: float
+    busy_share: float | None = None  # share of each batch with a nonzero window (None: as drawn)
+
+
+PROFILE_SETTINGS = {
+    # Seconds: for the tests.
+    "smoke": Settings(rows_above=2, half_width=2, left=2, hidden=32, layers=1, steps=100, batch=128,
+                      learning_rate=3e-3),
+    # A few minutes on one CPU core.
+    "default": Settings(rows_above=5, half_width=5, left=5, hidden=128, layers=2, steps=6000, batch=1024,
+                        learning_rate=2e-3),
+    # A long GPU run: wider window, bigger network, 100x the samples.
+    "full": Settings(rows_above=7, half_width=7, left=7, hidden=512, layers=4, steps=100_000, batch=8192,
+                     learning_rate=1e-3),
+}
+
+
+class CausalWindow:
+    """The masked window: offsets (dr, dc) of the pixels a prediction may see, in a padded frame."""
+
+    def __init__(self, rows_above: int, half_width: int, left: int):
+        self.rows_above, self.half_width = rows_above, half_width
+        offsets = [(dr, dc) for dr in range(-rows_above, 0) for dc in range(-half_width, half_width + 1)]
+        offsets += [(0, -d) for d in range(left, 0, -1)]
+        self.size = len(offsets)
+        self._flat_index = None  # (784, size) positions of each window in a flattened frame
+        self._dr = np.array([o[0] for o in offsets])
+        self._dc = np.array([o[1] for o in offsets])
+
+    def pad(self, images):
+        """(n, 28, 28) uint8 tensor -> zero-padded frame (n, 28+rows_above, 28+2*half_width)."""
+        import torch
+
+        frame = torch.zeros((len(images), SIDE + self.rows_above, SIDE + 2 * self.half_width),
+                            dtype=torch.uint8, device=images.device)
+        frame[:, self.rows_above :, self.half_width : self.half_width + SIDE] = images
+        return frame
+
+    def frame_index(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frame row and column of each raster position."""
+        return positions // SIDE + self.rows_above, positions % SIDE + self.half_width
+
+    def gather(self, frame, image_index, positions):
+        """Windows of (image, position) pairs -> (m, size) float32 in [0, 1]."""
+        import torch
+
+        rows, cols = self.frame_index(positions)
+        rows = torch.as_tensor(rows[:, None] + self._dr[None, :], device=frame.device)
+        cols = torch.as_tensor(cols[:, None] + self._dc[None, :], device=frame.device)
+        return frame[image_index[:, None], rows, cols].float() / 255.0
+
+    def gather_position(self, frame, position: int):
+        """Windows of one raster position in every image of the frame -> (n, size) float32."""
+        import torch
+
+        if self._flat_index is None or self._flat_index.device != frame.device:
+            rows, cols = self.frame_index(np.arange(PIXELS))
+            flat = (rows[:, None] + self._dr[None, :]) * frame.shape[2] + cols[:, None] + self._dc[None, :]
+            self._flat_index = torch.as_tensor(flat, device=frame.device)
+        # index_select on the flattened frame: one contiguous gather (advanced indexing is 5x slower).
+        window = frame.reshape(len(frame), -1).index_select(1, self._flat_index[position])
+        return window.float() / 255.0
+
+
+def build_network(window_size: int, hidden: int, layers: int, head: str):
+    import torch
+    from torch import nn
+
+    class CausalNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.position = nn.Embedding(PIXELS, POSITION_DIMS)
+            self.masked = nn.Linear(window_size + POSITION_DIMS, hidden)  # the masked convolution
+            self.blocks = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers))  # 1x1 convolutions
+            self.out = nn.Linear(hidden, LEVELS if head == "softmax" else 3 * MIXTURE_COMPONENTS)
+
+        def forward(self, window, position):
+            h = nn.functional.gelu(self.masked(torch.cat([window, self.position(position)], dim=1)))
+            for block in self.blocks:
+                h = h + nn.functional.gelu(block(h))
+            return self.out(h)
+
+    return CausalNet()
+
+
+def log_probs(outputs, head: str):
+    """Network outputs (m, *) -> log-probabilities of the 256 pixel values (m, 256), float32."""
+    import torch
+    from torch.nn import functional as F
+
+    if head == "softmax":
+        return F.log_softmax(outputs, dim=1)
+    # Discretised mixture of logistics (PixelCNN++): bin v covers [v - 0.5, v + 0.5], the end bins
+    # reach to -inf / +inf, so the mass of 0 and 255 (most of MNIST) is one sigmoid each.
+    k = MIXTURE_COMPONENTS
+    weights, means, log_scales = outputs[:, :k], outputs[:, k : 2 * k], outputs[:, 2 * k :].clamp(min=-7.0)
+    means = torch.sigmoid(means) * (LEVELS - 1)
+    inv_scale = torch.exp(-log_scales)[..., None] / (LEVELS - 1) * 8.0
+    edges = torch.arange(LEVELS + 1, device=outputs.device, dtype=outputs.dtype) - 0.5  # bin v: edges v, v+1
+    scaled = (edges - means[..., None]) * inv_scale
+    log_cdf, log_survival = F.logsigmoid(scaled), F.logsigmoid(-scaled)
+    upper, lower = scaled[..., 1:], scaled[..., :-1]
+    # log(sigmoid(u) - sigmoid(l)) = log sigmoid(u) + log sigmoid(-l) + log(1 - exp(l - u)), stable;
+    # the end bins take all the mass below 0.5 / above 254.5: log sigmoid(u) / log sigmoid(-l).
+    inner = log_cdf[..., 1:] + log_survival[..., :-1] + torch.log1p(-torch.exp((lower - upper).clamp(max=-1e-6)))
+    inner = torch.cat([log_cdf[..., 1:2], inner[..., 1:-1], log_survival[..., -2:-1]], dim=-1)
+    return torch.logsumexp(inner + F.log_softmax(weights, dim=1)[..., None], dim=1)
+
+
+def probabilities(outputs, head: str):
+    """Network outputs -> probabilities of the 256 pixel values (float32; rows sum to 1 up to rounding)."""
+    import torch
+
+    return torch.softmax(outputs, dim=1) if head == "softmax" else torch.exp(log_probs(outputs, head))
+
+
+def weights_to_bytes(config: dict, net) -> bytes:
+    """The stored model: a JSON header (architecture + tensor names and shapes) and float16 tensors."""
+    import torch
+
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    header = dict(config, tensors=[[name, list(t.shape)] for name, t in state.items()])
+    chunks = [json.dumps(header, sort_keys=True).encode()]
+    chunks += [t.to(torch.float16).numpy().astype("<f2").tobytes() for t in state.values()]
+    return pack_chunks(MAGIC, chunks)
+
+
+def weights_from_bytes(blob: bytes):
+    """(config, network with float32 weights rounded through float16) from `weights_to_bytes`."""
+    import torch
+
+    magic, chunks = unpack_chunks(blob, len(MAGIC))
+    if magic != MAGIC or not chunks:
+        raise BenchError("pixelcnn model blob is not in the expected format (delete the cache entry)")
+    config = json.loads(chunks[0])
+    net = build_network(config["window_size"], config["hidden"], config["layers"], config["head"])
+    state = {}
+    for (name, shape), raw in zip(config.pop("tensors"), chunks[1:], strict=True):
+        state[name] = torch.from_numpy(np.frombuffer(raw, "<f2").astype(np.float32).reshape(shape))
+    net.load_state_dict(state)
+    return config, net.eval()
+
+
+def _training_batch(frame, window: CausalWindow, settings: Settings, sampler):
+    """Random (image, position) pixels and their windows; `busy_share` of them with a nonzero window.
+
+    A pixel whose window is all zero is easy (its distribution depends on the position alone) and
+    40% of MNIST's pixels are such; drawing more of the others spends the training budget where
+    the bits are. Maximum likelihood still fits each kind (the network tells them apart).
+    """
+    import torch
+
+    draw = settings.batch if settings.busy_share is None else 2 * settings.batch
+    image_index = torch.randint(0, len(frame), (draw,), generator=sampler).to(frame.device)
+    positions = torch.randint(0, PIXELS, (draw,), generator=sampler).numpy()
+    windows = window.gather(frame, image_index, positions)
+    if settings.busy_share is None:
+        return image_index, positions, windows
+    busy = windows.any(dim=1)
+    order = torch.cat([torch.nonzero(busy).squeeze(1), torch.nonzero(~busy).squeeze(1)])
+    n_busy = min(int(busy.sum()), round(settings.batch * settings.busy_share))
+    n_blank = min(draw - int(busy.sum()), settings.batch - n_busy)
+    keep = torch.cat([order[:n_busy], order[int(busy.sum()) : int(busy.sum()) + n_blank]])
+    keep = torch.cat([keep, order[n_busy : n_busy + settings.batch - len(keep)]])  # if blanks ran short
+    return image_index[keep], positions[keep.cpu().numpy()], windows[keep]
+
+
+def train_network(images: np.ndarray, settings: Settings, head: str, seed: int, device: str) -> bytes:
+    """Fit the network to random (image, position) pixels of the training images; its bytes."""
+    import torch
+    from torch.nn import functional as F
+
+    with torch_threads(device, CPU_THREADS):
+        torch.manual_seed(seed)
+        sampler = torch.Generator(device="cpu").manual_seed(seed)
+        window = CausalWindow(settings.rows_above, settings.half_width, settings.left)
+        frame = window.pad(torch.from_numpy(np.array(images, dtype=np.uint8)).to(device))
+        net = build_network(window.size, settings.hidden, settings.layers, head).to(device)
+        optimiser = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate, total_steps=settings.steps)
+        for step in range(settings.steps):
+            image_index, positions, windows = _training_batch(frame, window, settings, sampler)
+            rows, cols = window.frame_index(positions)
+            target = frame[image_index, torch.as_tensor(rows, device=device), torch.as_tensor(cols, device=device)]
+            outputs = net(windows, torch.as_tensor(positions, device=device))
+            loss = F.nll_loss(log_probs(outputs, head), target.long())
+            if step % 100 == 0 and not torch.isfinite(loss):  # checked now and then: it waits for a GPU
+                raise RuntimeError("pixelcnn training diverged (loss is not finite)")
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+    config = {"window": [settings.rows_above, settings.half_width, settings.left], "window_size": window.size,
+              "hidden": settings.hidden, "layers": settings.layers, "head": head}
+    return weights_to_bytes(config, net)
+
+
+@register_codec("pixelcnn", configs=[{"head": "softmax"}])
+class PixelCnn(ImageCodec):
+    """PixelCNN-style autoregressive model of 8-bit pixels (causal window + position), range-coded; lossless."""
+
+    kind = "lossless"
+    uses_torch = True
+
+    def __init__(self, head: str = "softmax", backend: str = "constriction"):
+        if head not in HEADS:
+            raise ValueError(f"pixelcnn head must be one of {', '.join(HEADS)}, got {head!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"pixelcnn backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.head = head
+        self.backend = backend
+        self.net = None
+        self._blank: np.ndarray | None = None
+        self.window: CausalWindow | None = None
+        self.device = "cpu"
+        self._model_id = ""
+        self._last_stream: dict = {}
+
+    # -- training --------------------------------------------------------------------------------
+    def fit(self, train, ctx) -> None:
+        if ctx.profile not in PROFILES:
+            raise ValueError(f"unknown profile {ctx.profile!r}; choose one of {', '.join(PROFILES)}")
+        settings = PROFILE_SETTINGS[ctx.profile]
+        blob = load_or_train(
+            self, train.digest, ctx,
+            lambda: train_network(train.images, settings, self.head, ctx.seed, ctx.device),
+            params={"head": self.head, "settings": asdict(settings)},  # the entropy backend shares the model
+        )
+        self.load_model(blob, ctx.device)
+
+    def load_model(self, blob: bytes, device: str = "cpu") -> None:
+        config, net = weights_from_bytes(blob)
+        if config["head"] != self.head:
+            raise BenchError(f"pixelcnn model has head {config['head']!r}, codec has {self.head!r}")
+        self.window = CausalWindow(*config["window"])
+        self._window_config = config["window"]
+        self.net = net.to(device)
+        self.device = device
+        self.model_bytes = len(blob)
+        self._blank = None
+        self._model_id = content_digest(np.frombuffer(blob, np.uint8)).hex()
+
+    # -- coding ----------------------------------------------------------------------------------
+    def _blank_tables(self) -> np.ndarray:
+        """(784, 256) tables of a pixel whose whole window is still zero (40% of MNIST's pixels).
+
+        Such a table depends on the position only, so it is computed once, by one call of a fixed
+        shape on either side, and those pixels skip the network while coding.
+        """
+        import torch
+
+        if self._blank is None:
+            device = next(self.net.parameters()).device
+            with torch.inference_mode():
+                outputs = self.net(torch.zeros((PIXELS, self.window.size), device=device),
+                                   torch.arange(PIXELS, device=device))
+                self._blank = quantize(probabilities(outputs, self.head).cpu().numpy())
+        return self._blank
+
+    def _tables(self, frame, position: int) -> np.ndarray:
+        """Integer frequency tables (n, 256) for one raster position of every image in `frame`.
+
+        The network sees only the images whose window holds a nonzero pixel; which ones those are
+        depends only on already-coded pixels, so the encoder and the decoder make the same calls
+        with the same shapes.
+        """
+        import torch
+
+        window = self.window.gather_position(frame, position)
+        busy = torch.nonzero(window.any(dim=1)).squeeze(1)
+        freqs = np.repeat(self._blank_tables()[position][None, :], len(frame), axis=0)
+        if len(busy):
+            with torch.inference_mode():
+                positions = torch.full((len(busy),), position, dtype=torch.long, device=frame.device)
+                outputs = self.net(window.index_select(0, busy), positions)
+                freqs[busy.cpu().numpy()] = quantize(probabilities(outputs, self.head).cpu().numpy())
+        return freqs
+
+    def _lockstep(self, frame, code_position) -> None:
+        """Visit every raster position in order; `code_position(t, freqs, row, col)` codes it."""
+        for t in range(PIXELS):
+            (row,), (col,) = self.window.frame_index(np.array([t]))
+            code_position(t, self._tables(frame, t), row, col)
+
+    def _require_model(self):
+        if self.net is None:
+            raise BenchError("pixelcnn must be fitted (or given a model with load_model) before coding")
+
+    def compress(self, images: np.ndarray) -> bytes:
+        self._require_model()
+        with torch_threads(self.device, CPU_THREADS):
+            return self._compress(images)
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        self._require_model()
+        with torch_threads(self.device, CPU_THREADS):
+            return self._decompress(data)
+
+    def _compress(self, images: np.ndarray) -> bytes:
+        import torch
+
+        images = np.asarray(images)
+        if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or images.dtype != np.uint8:
+            raise ValueError(f"pixelcnn codes (n, 28, 28) uint8 images, got {images.shape} {images.dtype}")
+        n = len(images)
+        flat = images.reshape(n, PIXELS).astype(np.int64)
+        encoder = Encoder(self.backend)
+        ideal = 0.0
+        for start in range(0, n, LOCKSTEP_BATCH):
+            batch = flat[start : start + LOCKSTEP_BATCH]
+            frame = self.window.pad(torch.tensor(images[start : start + LOCKSTEP_BATCH], device=self.device))
+
+            def encode_position(t, freqs, row, col, batch=batch):
+                nonlocal ideal
+                encoder.encode(batch[:, t], freqs)
+                ideal += ideal_bits(batch[:, t], freqs)
+
+            self._lockstep(frame, encode_position)
+        header = {"n": n, "head": self.head, "backend": self.backend, "batch": LOCKSTEP_BATCH,
+                  "window": self._window_config,
+                  "model": self._model_id, "float": float_settings(self.device)}
+        stream = seal(MAGIC, header, encoder.finish(), content_digest(images))
+        self._last_stream = {"ideal": ideal, "real_bytes": len(stream), "pixels": n * PIXELS}
+        return stream
+
+    def _decompress(self, data: bytes) -> np.ndarray:
+        import torch
+
+        header, body, digest = unseal(data, MAGIC)
+        n = header.get("n")
+        if not isinstance(n, int) or n < 0:
+            raise CorruptStreamError("pixelcnn header has no valid image count (corrupt stream)")
+        if (header.get("head"), header.get("backend"), header.get("batch")) != (self.head, self.backend, LOCKSTEP_BATCH):
+            raise CorruptStreamError(f"pixelcnn stream was coded with another configuration ({header.get('head')}, "
+                                     f"{header.get('backend')}, batch {header.get('batch')})")
+        if header.get("model") != self._model_id:
+            raise CorruptStreamError("pixelcnn stream was coded with a different trained model")
+        device = check_float_settings(header.get("float"), "pixelcnn stream")
+        if device != self.device.split(":")[0]:
+            self.net, self.device, self._blank = self.net.to(device), device, None
+        decoder = Decoder(body, self.backend)
+        out = np.empty((n, SIDE, SIDE), dtype=np.uint8)
+        for start in range(0, n, LOCKSTEP_BATCH):
+            count = min(LOCKSTEP_BATCH, n - start)
+            frame = self.window.pad(torch.zeros((count, SIDE, SIDE), dtype=torch.uint8, device=self.device))
+
+            def decode_position(t, freqs, row, col, frame=frame):
+                symbols = decoder.decode(freqs)
+                frame[:, row, col] = torch.from_numpy(symbols.astype(np.uint8)).to(frame.device)
+
+            self._lockstep(frame, decode_position)
+            inner = frame[:, self.window.rows_above :, self.window.half_width : self.window.half_width + SIDE]
+            out[start : start + count] = inner.cpu().numpy()
+        check_content(out, digest)
+        return out
+
+    def extra_columns(self) -> dict:
+        return code_length_columns(**self._last_stream)

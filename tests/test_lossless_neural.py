@@ -1,0 +1,206 @@
+"""ar-mnist and pixelcnn (smoke profile): fresh-process decode, fuzzed streams, determinism, the
+reference hook, float-settings refusal."""
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+
+from bench import ImageCodec, create_codec, register_codec
+from bench.cli import main
+from bench.container import seal, unseal
+from bench.data import load_split
+from bench.errors import BenchError
+from bench.interface import RunContext
+from bench.reproducible import IncompatibleDecoderError
+from bench.results import load_table
+
+# One configuration of each codec and how many mutated streams its fuzz test decodes (a pixelcnn
+# decode is the slower one: 784 network calls).
+CODECS = {"ar-mnist": ({"k": 10}, 250), "pixelcnn": ({}, 100)}
+
+
+@pytest.fixture(scope="module")
+def train_slice():
+    return load_split("train", limit=2000)
+
+
+@pytest.fixture(scope="module")
+def fitted(train_slice, tmp_path_factory):
+    """name -> (codec, model blob), trained once in the smoke profile."""
+    cache = tmp_path_factory.mktemp("model-cache")
+    out = {}
+    for name, (params, _) in CODECS.items():
+        codec = create_codec(name, **params)
+        codec.fit(train_slice, RunContext(profile="smoke", cache_dir=cache))
+        blob_path = next((cache / name).glob("*.bin"))
+        out[name] = (codec, blob_path.read_bytes())
+    return out
+
+
+@contextmanager
+def time_limit(seconds: int):
+    """Fail (instead of hanging) if the block runs longer than `seconds`."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f"decoding took longer than {seconds} s (a hang?)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_ar_mnist_is_lossless_on_binarised_images_and_reports_its_ideal_length(fitted, test_images):
+    codec, _ = fitted["ar-mnist"]
+    payload = codec.compress(test_images)
+    decoded = codec.decompress(payload)
+    assert set(np.unique(decoded)) <= {0, 255}
+    assert np.array_equal(decoded, np.where(test_images >= 128, 255, 0))
+    columns = codec.extra_columns()
+    real_bpp = 8 * len(payload) / test_images.size
+    # A binary source: well under 1 bit/pixel; the real stream is a little above the ideal.
+    assert 0 < columns["ideal_bpp"] < real_bpp < 0.6
+    assert columns["bpp_gap"] == pytest.approx(real_bpp - columns["ideal_bpp"])
+
+
+def test_ar_mnist_tables_do_not_depend_on_batch_shape(fitted, test_images):
+    """Integer logits: the tables of one image alone equal its rows in a batch of 64."""
+    model = fitted["ar-mnist"][0].model
+    bits = (test_images.reshape(len(test_images), -1) >= 128).astype(np.float64)
+    contexts = np.concatenate([np.zeros((len(bits), model.k)), bits], axis=1)
+    for t in (0, 300, 783):
+        batch = model.freqs(contexts[:, t : t + model.k])
+        alone = np.concatenate([model.freqs(contexts[i : i + 1, t : t + model.k]) for i in range(len(bits))])
+        assert np.array_equal(batch, alone)
+
+
+def test_pixelcnn_logistic_mixture_head_round_trips(train_slice, test_images, tmp_path):
+    codec = create_codec("pixelcnn", head="logistic")
+    codec.fit(train_slice, RunContext(profile="smoke", cache_dir=tmp_path))
+    images = test_images[:3]
+    assert np.array_equal(codec.decompress(codec.compress(images)), images)
+    assert codec.extra_columns()["ideal_bpp"] > 0
+
+
+def test_fresh_process_decodes_every_image_from_the_bytes_on_disk(fitted, test_images, tmp_path):
+    jobs = []
+    for name, (codec, blob) in fitted.items():
+        (tmp_path / f"{name}.model").write_bytes(blob)
+        (tmp_path / f"{name}.stream").write_bytes(codec.compress(test_images[:16]))
+        np.save(tmp_path / f"{name}.expected.npy", codec.reference(test_images[:16]))
+        jobs.append({"name": name, "params": CODECS[name][0]})
+    script = textwrap.dedent("""
+        import json, sys
+        from pathlib import Path
+        import numpy as np
+        from bench import create_codec
+        folder = Path(sys.argv[1])
+        for job in json.loads(sys.argv[2]):
+            codec = create_codec(job["name"], **job["params"])
+            codec.load_model((folder / (job["name"] + ".model")).read_bytes())
+            decoded = codec.decompress((folder / (job["name"] + ".stream")).read_bytes())
+            expected = np.load(folder / (job["name"] + ".expected.npy"))
+            same = [bool(np.array_equal(a, b)) for a, b in zip(decoded, expected)]
+            print(job["name"], len(decoded), sum(same))
+    """)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path), json.dumps(jobs)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.split("\n")[:-1]) == [f"{name} 16 16" for name in sorted(fitted)]
+
+
+@pytest.mark.parametrize("name", sorted(CODECS))
+def test_fuzzed_streams_give_clean_errors_and_never_hang(name, fitted, test_images):
+    codec, _ = fitted[name]
+    images = test_images[:2]
+    payload = codec.compress(images)
+    intact = codec.reference(images)
+    rng = random.Random(f"fuzz-{name}")
+    outcomes = {"error": 0, "intact": 0}
+    for _ in range(CODECS[name][1]):
+        damaged = bytearray(payload)
+        action = rng.choice(["truncate", "extend", "flip", "flip"])
+        if action == "truncate":
+            damaged = damaged[: rng.randrange(len(damaged))]
+        elif action == "extend":
+            damaged += bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
+        else:
+            for _ in range(rng.randint(1, 3)):
+                damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
+        with time_limit(60):
+            try:
+                decoded = codec.decompress(bytes(damaged))
+            except BenchError as exc:
+                assert "\n" not in str(exc)
+                outcomes["error"] += 1
+                continue
+        # A flip the range coder never reads (e.g. in its final padding) may leave the content intact.
+        assert np.array_equal(decoded, intact), f"{action} gave wrong images without an error"
+        outcomes["intact"] += 1
+    assert outcomes["error"] >= 0.9 * CODECS[name][1], outcomes
+
+
+def test_pixelcnn_refuses_a_stream_from_other_float_settings(fitted, test_images):
+    codec, _ = fitted["pixelcnn"]
+    header, body, digest = unseal(codec.compress(test_images[:1]), b"PXC1")
+    header["float"]["cpu_capability"] = "SOME-OTHER-ISA"
+    with pytest.raises(IncompatibleDecoderError, match="cpu_capability='SOME-OTHER-ISA'"):
+        codec.decompress(seal(b"PXC1", header, body, digest))
+
+
+def test_streams_from_another_model_are_refused(train_slice, fitted, test_images, tmp_path):
+    other = create_codec("ar-mnist", k=10)
+    other.fit(train_slice, RunContext(profile="smoke", cache_dir=tmp_path, seed=1))
+    with pytest.raises(BenchError, match="different trained model"):
+        other.decompress(fitted["ar-mnist"][0].compress(test_images[:2]))
+
+
+@pytest.fixture
+def binariser(temporary_codecs):
+    """A toy codec coding a transform of the images (threshold), with or without `reference`."""
+
+    class Threshold(ImageCodec):
+        def compress(self, images):
+            return np.packbits(images >= 128).tobytes() + bytes([len(images)])
+
+        def decompress(self, data):
+            n = data[-1]
+            return np.unpackbits(np.frombuffer(data[:-1], np.uint8))[: n * 784].reshape(n, 28, 28) * np.uint8(255)
+
+    @register_codec("test-threshold-declared")
+    class Declared(Threshold):
+        def reference(self, images):
+            return np.where(images >= 128, 255, 0).astype(np.uint8)
+
+    register_codec("test-threshold-undeclared")(type("Undeclared", (Threshold,), {}))
+
+
+def test_reference_hook_sets_what_a_lossless_decode_must_equal(binariser, tmp_path):
+    exit_code = main(["run", "--split", "test", "--limit", "20", "--out", str(tmp_path),
+                      "--codecs", "test-threshold-declared,test-threshold-undeclared"])
+    assert exit_code == 1  # a failed cell
+    table = load_table(tmp_path).set_index("codec")
+    declared = table.loc["test-threshold-declared"]
+    assert declared["status"] == "ok" and declared["lossless_ok"]
+    assert declared["mse"] > 0  # still measured against the 8-bit originals
+    undeclared = table.loc["test-threshold-undeclared"]
+    assert undeclared["status"] == "failed" and not undeclared["lossless_ok"]
+    assert "lossless round trip differs" in undeclared["error"]
+
+
+def test_ar_mnist_row_through_the_runner(tmp_path):
+    assert main(["run", "--split", "test", "--limit", "30", "--profile", "smoke", "--out", str(tmp_path / "out"),
+                 "--cache-dir", str(tmp_path / "cache"), "--codecs", "ar-mnist:k=10"]) == 0
+    row = load_table(tmp_path / "out").iloc[0]
+    assert row["status"] == "ok" and row["lossless_ok"] and row["mse"] > 0
+    assert 0 < row["ideal_bpp"] < row["bpp"] and row["model_bytes"] > 0
