@@ -49,7 +49,8 @@ def test_codec_round_trip_with_zero_model_bytes(model, digits, tmp_path):
 def test_stream_holds_a_small_header_and_no_weights(encoded, digits):
     header = _header(encoded)
     assert header["config"]["profile"] == "smoke" and header["n_images"] == len(digits)
-    assert set(header["float"]) >= {"torch", "device", "threads", "deterministic"}
+    assert header["deterministic_algorithms"] is True and header["float"]["threads"] == 1
+    assert set(header["float"]) >= {"torch", "device", "cpu_capability", "matmul_precision"}
     weight_bytes = 4 * sum(p.numel() for p in build_model(header["config"], "cpu").parameters())
     header_bytes = len(json.dumps(header))
     # The whole stream is smaller than the model's float32 weights would be: they cannot be in it.
@@ -83,9 +84,8 @@ class _Recording:
 
 def test_encoder_and_decoder_see_bit_identical_tables_and_weights(digits):
     config = weightless.config_for("causal", "smoke")
-    settings = stream.float_settings("cpu")
     sides, crcs = {}, {}
-    with lockstep.pinned_float_settings(settings):
+    with lockstep.pinned_float_settings("cpu"):
         for direction in ("encode", "decode"):
             lock = lockstep.Lockstep(config, len(digits), "cpu")
             lock.coded[:16] = torch.from_numpy(digits[:16].copy())  # the prior chunk, already known to both
@@ -106,15 +106,20 @@ def test_encoder_and_decoder_see_bit_identical_tables_and_weights(digits):
 
 
 def test_float_settings_are_pinned_during_coding_and_restored_after(digits):
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    seen = {}
+    before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    seen = []
 
     def spy(done, total):
-        seen.update(threads=torch.get_num_threads(), deterministic=torch.are_deterministic_algorithms_enabled())
+        seen.append((torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()))
 
-    weightless.encode(digits[:16], weightless.config_for("causal", "smoke"), progress=spy)
-    assert seen == {"threads": 1, "deterministic": True}
-    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (threads, deterministic)
+    torch.set_num_threads(2)  # whatever the caller runs with, coding uses the recorded single thread
+    try:
+        data = weightless.encode(digits[:16], weightless.config_for("causal", "smoke"), progress=spy)
+        weightless.decode(data, progress=spy)
+        assert seen == [(1, True), (1, True)]
+        assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (2, before[1])
+    finally:
+        torch.set_num_threads(before[0])
 
 
 def _rewrite_header(data: bytes, change) -> bytes:
@@ -123,7 +128,7 @@ def _rewrite_header(data: bytes, change) -> bytes:
     return stream.write(header, digest, checks, chunks)
 
 
-@pytest.mark.parametrize("key, value", [("torch", "1.0.0"), ("cpu_capability", "NEON"), ("threads", 4),
+@pytest.mark.parametrize("key, value", [("torch", "1.0.0"), ("cpu_capability", "NEON"), ("machine", "arm64"),
                                         ("device", "cuda")])
 def test_decoder_refuses_settings_it_cannot_match(encoded, key, value):
     forged = _rewrite_header(encoded, lambda h: h["float"].__setitem__(key, value))

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from bench import entropy
+from bench.reproducible import torch_threads
 
 from .models import BINS, PIXELS, SIDE, build_model, prior_tables
 
@@ -33,10 +34,9 @@ def chunk_sizes(n_images: int, first: int, largest: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def pinned_float_settings(settings: dict):
+def pinned_float_settings(device: str, threads: int = 1, deterministic: bool = True):
     """Thread count, deterministic algorithms and full-precision matmuls for the duration, restored after."""
     saved = (
-        torch.get_num_threads(),
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
         torch.get_float32_matmul_precision(),
@@ -44,19 +44,18 @@ def pinned_float_settings(settings: dict):
         torch.backends.cudnn.benchmark,
         torch.backends.cudnn.allow_tf32,
     )
-    torch.set_num_threads(settings["threads"])
-    torch.use_deterministic_algorithms(settings["deterministic"])
-    torch.set_float32_matmul_precision(settings["matmul_precision"])
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_float32_matmul_precision("highest")
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     torch.backends.cudnn.allow_tf32 = False
     try:
-        yield
+        with torch_threads(device, threads):
+            yield
     finally:
-        torch.set_num_threads(saved[0])
-        torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
-        torch.set_float32_matmul_precision(saved[3])
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[4], saved[5]
-        torch.backends.cudnn.allow_tf32 = saved[6]
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.set_float32_matmul_precision(saved[2])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[3], saved[4]
+        torch.backends.cudnn.allow_tf32 = saved[5]
 
 
 class EncodeSide:
@@ -166,6 +165,7 @@ class Lockstep:
 
 
 def pixels_crc(pixels: np.ndarray) -> int:
+    """Per-chunk check: cheap, and it names the chunk where a decode went wrong."""
     return zlib.crc32(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
 
 

@@ -1,15 +1,16 @@
 """The weightless stream: a small header, per-chunk checks, the coded chunks. No weights.
 
     magic "WLNN" | format version (1 byte) | varint header length | header (JSON, UTF-8)
-    | SHA-256 of the decoded content, first 16 bytes
+    | content digest (bench.container.content_digest, 16 bytes)
     | per chunk: CRC-32 of its pixels, CRC-32 of the model's weights after the update (8 bytes)
     | CRC-32 of everything before it (4 bytes)
     | chunk count, chunk lengths, range-coded chunks      (bench.container.pack_chunks)
 
 The header holds what a decoder needs to rebuild the encoder's model from nothing: model config,
-seed, chunk sizes, and the settings that make float arithmetic repeatable (thread count,
-deterministic algorithms, device, torch version, CPU instruction set or GPU model). A decoder
-that cannot reproduce those settings refuses, in one line, before decoding anything.
+seed, chunk sizes (as the rule that makes them), whether deterministic algorithms were on, and the
+float settings (`bench.reproducible.float_settings`: thread count, device, torch version, CPU
+instruction set or GPU model). A decoder that cannot reproduce those refuses, in one line, before
+decoding anything.
 
 The per-chunk weight checksums tell the two failures apart: a chunk whose pixels do not match is a
 damaged stream (or arithmetic that already diverged); matching pixels with different weights
@@ -20,62 +21,15 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import struct
 import zlib
 
-import torch
-
-from bench.container import pack_chunks, read_varint, unpack_chunks, write_varint
-from bench.errors import BenchError, CorruptStreamError
+from bench.container import CONTENT_DIGEST_BYTES, pack_chunks, read_varint, unpack_chunks, write_varint
+from bench.errors import CorruptStreamError
 
 MAGIC = b"WLNN"
 FORMAT_VERSION = 1
-DIGEST_BYTES = 16
 CHECK = struct.Struct(">II")  # CRC-32 of a chunk's pixels, CRC-32 of the weights after its update
-
-
-class IncompatibleDecoderError(BenchError):
-    """This machine cannot reproduce the encoder's float arithmetic bit for bit."""
-
-
-def float_settings(device: str) -> dict:
-    """What decides the bits of every float the model computes, on this machine and device."""
-    settings = {
-        "torch": torch.__version__,
-        "device": "cuda" if device.startswith("cuda") else "cpu",
-        "threads": 1,
-        "deterministic": True,
-        "matmul_precision": "highest",
-        "dtype": "float32",
-    }
-    if settings["device"] == "cuda":
-        settings["gpu"] = torch.cuda.get_device_name(device)
-        settings["cuda"] = torch.version.cuda
-        settings["cudnn"] = torch.backends.cudnn.version()
-    else:
-        # Matrix kernels are chosen by instruction set: AVX2 and AVX-512 sum in different orders.
-        settings["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
-        settings["machine"] = platform.machine()
-    return settings
-
-
-def check_settings(recorded: dict) -> str:
-    """The device to decode on, or IncompatibleDecoderError naming the first setting that differs."""
-    device = recorded.get("device")
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise IncompatibleDecoderError("stream was encoded on CUDA; this machine has no CUDA GPU to decode it")
-    elif device != "cpu":
-        raise CorruptStreamError(f"stream names an unknown device {device!r} (corrupt stream)")
-    here = float_settings("cuda" if device == "cuda" else "cpu")
-    for key, value in recorded.items():
-        if here.get(key) != value:
-            raise IncompatibleDecoderError(
-                f"cannot decode bit-exactly here: encoder had {key}={value!r}, this machine has "
-                f"{key}={here.get(key)!r} (decode with the same setting)"
-            )
-    return device
 
 
 def write(header: dict, digest: bytes, checks: list[tuple[int, int]], chunks: list[bytes]) -> bytes:
@@ -92,7 +46,7 @@ def read(data: bytes) -> tuple[dict, bytes, list[tuple[int, int]], list[bytes]]:
     if data[len(MAGIC)] != FORMAT_VERSION:
         raise CorruptStreamError(f"unknown weightless format version {data[len(MAGIC)]}")
     length, pos = read_varint(data, len(MAGIC) + 1)
-    if pos + length + DIGEST_BYTES > len(data):
+    if pos + length + CONTENT_DIGEST_BYTES > len(data):
         raise CorruptStreamError("stream ends inside its header (truncated)")
     try:
         header = json.loads(data[pos : pos + length])
@@ -102,7 +56,7 @@ def read(data: bytes) -> tuple[dict, bytes, list[tuple[int, int]], list[bytes]]:
     except (UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError):
         raise CorruptStreamError("header is not valid (corrupt stream)") from None
     pos += length
-    digest, pos = data[pos : pos + DIGEST_BYTES], pos + DIGEST_BYTES
+    digest, pos = data[pos : pos + CONTENT_DIGEST_BYTES], pos + CONTENT_DIGEST_BYTES
     end = pos + n_chunks * CHECK.size
     if end + 4 > len(data):
         raise CorruptStreamError("stream ends inside its chunk table (truncated or corrupt)")
