@@ -82,7 +82,7 @@ def test_damaged_lgc_streams_are_clean_errors(smoke_codec):
 
 def test_bench_run_scores_lgc_end_to_end(tmp_path):
     out = tmp_path / "out"
-    assert main(["run", "--codecs", "lgc:width=8:components=2", "--split", "train", "--limit", "300",
+    assert main(["run", "--codecs", "lgc:width=8:components=2:variant=cvae:covariance=diag:precision=int8", "--split", "train", "--limit", "300",
                  "--profile", "smoke", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]) == 0
     row = load_table(out).iloc[0]
     assert row["status"] == "ok" and row["kind"] == "dataset" and row["n_decoded"] == 300
