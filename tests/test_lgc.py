@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from bench_codecs.lgc import fit_class_mixture, pack_array, sample_mixture
+from bench_codecs.lgc import bic_candidates, fit_class_mixture, pack_array, sample_mixture
 
 from bench import create_codec
 from bench.cli import main
@@ -17,10 +17,13 @@ def _clusters(centres, n_each, seed=0):
 
 @pytest.mark.parametrize("covariance", ["diag", "full"])
 def test_bic_picks_the_true_number_of_components(covariance):
-    three = _clusters([[0, 0, 0, 0], [5, 5, 0, 0], [0, 5, 5, 5]], 150)
-    mixture, bics = fit_class_mixture(three, "bic", 6, covariance, seed=0)
-    assert mixture.n_components == 3 and min(bics, key=bics.get) == 3 and set(bics) == set(range(1, 7))
-    one, _ = fit_class_mixture(_clusters([[1, 2, 3, 4]], 300), "bic", 6, covariance, seed=0)
+    assert bic_candidates(6) == [1, 2, 4, 6] and bic_candidates(32) == [1, 2, 4, 8, 16, 32]
+    four = _clusters([[0, 0, 0, 0], [5, 5, 0, 0], [0, 5, 5, 5], [5, 0, 5, 0]], 150)
+    mixture, bics = fit_class_mixture(four, "bic", 8, covariance, seed=0)
+    assert mixture.n_components == 4 and min(bics, key=bics.get) == 4 and list(bics) == [1, 2, 4, 8]
+    six, _ = fit_class_mixture(_clusters(6 * np.eye(6)[:, :5], 100), "bic", 6, covariance, seed=0)
+    assert six.n_components == 6
+    one, _ = fit_class_mixture(_clusters([[1, 2, 3, 4]], 300), "bic", 8, covariance, seed=0)
     assert one.n_components == 1
 
 
