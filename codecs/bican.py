@@ -26,7 +26,6 @@ split's codes (`bench.latent_coding`): the real rate of the same latent.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +34,15 @@ from bench import ImageCodec, register_codec
 from bench.errors import CorruptStreamError
 from bench.latent_coding import FactorizedHistogram, compress_latents, decompress_latents, seal, unseal
 from bench.model_cache import load_or_train
-from bench.torch_io import load_state, pack_model, state_to_bytes, training_threads, unpack_model
+from bench.torch_io import load_state, pack_model, state_to_bytes, unpack_model
+from bench.training import (
+    TRAINING_CODE_VERSION,
+    TrainingBudget,
+    apply_in_batches,
+    images_to_tensor,
+    seeded_training,
+    to_uint8_images,
+)
 
 CODE_DIMS = 200
 FAITHFUL_SCALAR = 200
@@ -44,13 +51,11 @@ _MAGIC_CODED = b"BIC2"
 CODING_BATCH = 500
 
 
-@dataclass(frozen=True)
-class Profile:
+@dataclass(frozen=True, kw_only=True)
+class Profile(TrainingBudget):
     width: float  # used when the codec's `width` is None
-    epochs: float
     batch: int = 100
     lr: float = 2e-4
-    max_images: int | None = None
 
 
 PROFILES = {
@@ -85,20 +90,20 @@ def build_networks(scalar: int):
 
 def to_model_input(images: np.ndarray, device: str):
     """uint8 (n, 28, 28) -> float (n, 1, 32, 32) in [-1, 1], as the repository's transforms do."""
-    import torch
     import torch.nn.functional as F
 
-    x = torch.tensor(images, dtype=torch.float32, device=device).unsqueeze(1).div_(255.0)
+    x = images_to_tensor(images, device)
     return F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False, antialias=True) * 2 - 1
 
 
 def to_images(output) -> np.ndarray:
-    """Model output (n, 1, 32, 32) in [-1, 1] -> uint8 (n, 28, 28)."""
+    """Model output (n, 1, 32, 32) in [-1, 1] (tensor or numpy) -> uint8 (n, 28, 28)."""
     import torch
     import torch.nn.functional as F
 
-    x = F.interpolate((output + 1) / 2, size=(28, 28), mode="bilinear", align_corners=False, antialias=True)
-    return x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)[:, 0].cpu().numpy()
+    output = torch.as_tensor(output)
+    return to_uint8_images(F.interpolate((output + 1) / 2, size=(28, 28), mode="bilinear", align_corners=False,
+                                         antialias=True))
 
 
 def code_to_bytes(z: np.ndarray) -> np.ndarray:
@@ -133,10 +138,7 @@ class Bican(ImageCodec):
     def _train(self, images: np.ndarray, ctx, profile: Profile) -> bytes:
         import torch
 
-        started = time.perf_counter()
-        with training_threads(ctx.device):
-            torch.manual_seed(ctx.seed)
-            generator = torch.Generator().manual_seed(ctx.seed)
+        with seeded_training(ctx) as run:
             compressor, decompressor = (net.to(ctx.device) for net in build_networks(self.scalar))
             com_opt = torch.optim.Adam(compressor.parameters(), lr=profile.lr)
             decom_opt = torch.optim.Adam(decompressor.parameters(), lr=profile.lr, weight_decay=1e-4)
@@ -144,7 +146,7 @@ class Bican(ImageCodec):
             n = len(x_all)
             steps = 0
             for _ in range(max(1, round(profile.epochs))):
-                order = torch.randperm(n, generator=generator).to(ctx.device)
+                order = torch.randperm(n, generator=run.generator).to(ctx.device)
                 for start in range(0, n - profile.batch + 1, profile.batch):
                     x = x_all[order[start:start + profile.batch]]
                     code = compressor(x)
@@ -157,8 +159,7 @@ class Bican(ImageCodec):
                     com_opt.step()
                     decom_opt.step()
                     steps += 1
-        meta = {"train_s": time.perf_counter() - started, "steps": steps, "train_images": n,
-                "scalar": self.scalar, "profile": ctx.profile, "device": ctx.device}
+            meta = run.record(steps, n, scalar=self.scalar)
         return pack_model(meta, {"compressor": state_to_bytes(compressor),
                                  "decompressor": state_to_bytes(decompressor)})
 
@@ -169,7 +170,7 @@ class Bican(ImageCodec):
         self.data_dir = ctx.data_dir
         width = profile.width if self.width is None else self.width
         self.scalar = max(1, round(FAITHFUL_SCALAR * width))
-        training = {"scalar": self.scalar}
+        training = {"scalar": self.scalar, "training_code": TRAINING_CODE_VERSION}
         blob = load_or_train(self, train.digest, ctx, lambda: self._train(train.images, ctx, profile),
                              tag="weights", params=training)
         self.meta, parts = unpack_model(blob)
@@ -190,26 +191,20 @@ class Bican(ImageCodec):
 
     def code(self, images: np.ndarray) -> np.ndarray:
         """The 200-byte code of each image (n, 200) uint8."""
+        def encode(chunk):
+            return code_to_bytes(self.compressor(to_model_input(chunk, self.device)).cpu().numpy())
+
+        return apply_in_batches(encode, images, CODING_BATCH, np.zeros((0, CODE_DIMS), np.uint8))
+
+    def recreate(self, code: np.ndarray) -> np.ndarray:
+        """Decompressor output (n, 1, 32, 32) in [-1, 1] for uint8 codes, as float32 numpy."""
         import torch
 
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(images), CODING_BATCH):
-                z = self.compressor(to_model_input(images[start:start + CODING_BATCH], self.device))
-                out.append(code_to_bytes(z.cpu().numpy()))
-        return np.concatenate(out) if out else np.zeros((0, CODE_DIMS), np.uint8)
+        def decode(chunk):
+            z = torch.tensor(bytes_to_code(chunk), dtype=torch.float32, device=self.device)
+            return self.decompressor(z).cpu().numpy()
 
-    def recreate(self, code: np.ndarray):
-        """Decompressor output (n, 1, 32, 32) in [-1, 1] for uint8 codes, on the CPU."""
-        import torch
-
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(code), CODING_BATCH):
-                z = torch.tensor(bytes_to_code(code[start:start + CODING_BATCH]), dtype=torch.float32,
-                                 device=self.device)
-                out.append(self.decompressor(z).cpu())
-        return torch.cat(out) if out else torch.zeros((0, 1, 32, 32))
+        return apply_in_batches(decode, code, CODING_BATCH, np.zeros((0, 1, 32, 32), np.float32))
 
     def compress(self, images: np.ndarray) -> bytes:
         code = self.code(images)
@@ -230,7 +225,7 @@ class Bican(ImageCodec):
 
     def writeup_loss_on(self, images: np.ndarray) -> float:
         """The write-up's 'loss': MSE between the [-1, 1] 32x32 input and the decompressor's output."""
-        recreated = self.recreate(self.code(images)).numpy()
+        recreated = self.recreate(self.code(images))
         return float(np.mean((to_model_input(images, "cpu").numpy() - recreated) ** 2))
 
     def extra_columns(self) -> dict:

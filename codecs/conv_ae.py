@@ -20,16 +20,23 @@ accounting beside them.
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from bench import ImageCodec, register_codec
-from bench.latent_coding import FactorizedHistogram, compress_latents, decompress_latents
+from bench.latent_coding import UniformLatentCode
 from bench.model_cache import load_or_train
-from bench.torch_io import load_state, pack_model, state_to_bytes, training_threads, unpack_model
+from bench.torch_io import load_state, pack_model, state_to_bytes, unpack_model
+from bench.training import (
+    TRAINING_CODE_VERSION,
+    TrainingBudget,
+    apply_in_batches,
+    images_to_tensor,
+    seeded_training,
+    to_uint8_images,
+    train_with_random_steps,
+)
 
 WRITEUP_DIMS = (392, 78, 39, 8)  # the write-up's 50%, 90%, 95%, 99% "compression"
 _MAGIC = b"CAE1"
@@ -37,15 +44,11 @@ STEP_RANGE = (0.5, 2.0)  # training draws steps from here; `step` outside it sti
 CODING_BATCH = 1000
 
 
-@dataclass(frozen=True)
-class Profile:
+@dataclass(frozen=True, kw_only=True)
+class Profile(TrainingBudget):
     conv1: int
     conv2: int
     hidden: int
-    epochs: float
-    batch: int = 64
-    lr: float = 1e-3
-    max_images: int | None = None  # smoke: a slice of the train split
 
 
 PROFILES = {
@@ -103,12 +106,6 @@ class LogisticMixturePrior:
         return -torch.log2(p.clamp_min(1e-9)).sum(-1)
 
 
-def _to_tensor(images: np.ndarray, device: str):
-    import torch
-
-    return torch.tensor(images, dtype=torch.float32, device=device).unsqueeze(1).div_(255.0)
-
-
 @register_codec("conv-ae", configs=_configs())
 class ConvAutoencoder(ImageCodec):
     """Convolutional autoencoder (write-up's 50/90/95/99% latents), quantised and entropy-coded latent."""
@@ -127,60 +124,41 @@ class ConvAutoencoder(ImageCodec):
         self.step = float(step)
         self.lam = float(lam)
         self.device = "cpu"
-        self.encoder = self.decoder = self.histogram = None
+        self.encoder = self.decoder = None
+        self.latent_code = UniformLatentCode(self.step, _MAGIC)
         self.meta: dict = {}
-        self._decoder_bytes = self._table_bytes = 0
-        self.latents_clipped = 0  # see extra_columns
+        self._decoder_bytes = 0
 
     # --- training ------------------------------------------------------------------------------
     def _training_params(self) -> dict:
-        return {"latent_dims": self.latent_dims, "lam": self.lam}
+        return {"latent_dims": self.latent_dims, "lam": self.lam, "training_code": TRAINING_CODE_VERSION}
 
     def _train(self, images: np.ndarray, ctx) -> bytes:
         import torch
 
         profile = PROFILES[ctx.profile]
-        started = time.perf_counter()
-        with training_threads(ctx.device):
-            torch.manual_seed(ctx.seed)
-            generator = torch.Generator().manual_seed(ctx.seed)
+        with seeded_training(ctx) as run:
             encoder, decoder = (net.to(ctx.device) for net in build_networks(self.latent_dims, profile))
             prior = LogisticMixturePrior(self.latent_dims, device=ctx.device)
-            params = [*encoder.parameters(), *decoder.parameters(), *prior.parameters()]
-            optimizer = torch.optim.Adam(params, lr=profile.lr)
-            x_all = _to_tensor(images, ctx.device)
-            n = len(x_all)
-            steps = max(1, int(profile.epochs * n / profile.batch))
-            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=profile.lr, total_steps=steps,
-                                                           pct_start=0.1)
-            log_lo, log_hi = math.log(STEP_RANGE[0]), math.log(STEP_RANGE[1])
-            for _ in range(steps):
-                idx = torch.randint(0, n, (profile.batch,), generator=generator).to(ctx.device)
-                x = x_all[idx]
-                width = torch.exp(torch.rand(profile.batch, generator=generator) * (log_hi - log_lo) + log_lo)
-                width = width.to(ctx.device)
+            x_all = images_to_tensor(images, ctx.device)
+
+            def batch_loss(indices, width):  # width: the quantiser step, here the width of the noise
+                x = x_all[indices]
                 latent = encoder(x)
-                noise = torch.rand(latent.shape, generator=generator).to(ctx.device) - 0.5
+                noise = torch.rand(latent.shape, generator=run.generator).to(ctx.device) - 0.5
                 noisy = latent + noise * width[:, None]
                 mse = ((decoder(noisy) - x) ** 2).flatten(1).mean(1)
-                loss = (prior.bits(noisy, width) / 784 + self.lam / width**2 * mse).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-        meta = {"train_s": time.perf_counter() - started, "steps": steps, "train_images": n,
-                "profile": ctx.profile, "device": ctx.device}
+                return (prior.bits(noisy, width) / 784 + self.lam / width**2 * mse).mean()
+
+            steps = train_with_random_steps([*encoder.parameters(), *decoder.parameters(), *prior.parameters()],
+                                            len(x_all), profile, STEP_RANGE, run, batch_loss)
+            meta = run.record(steps, len(x_all))
         return pack_model(meta, {"encoder": state_to_bytes(encoder), "decoder": state_to_bytes(decoder)})
 
     def _latents(self, images: np.ndarray) -> np.ndarray:
         """Continuous latents (n, dims) as float64 numpy."""
-        import torch
-
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(images), CODING_BATCH):
-                out.append(self.encoder(_to_tensor(images[start:start + CODING_BATCH], self.device)).cpu().numpy())
-        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, self.latent_dims))
+        return apply_in_batches(lambda chunk: self.encoder(images_to_tensor(chunk, self.device)).cpu().numpy(),
+                                images, CODING_BATCH, np.zeros((0, self.latent_dims))).astype(np.float64)
 
     def fit(self, train, ctx) -> None:
         profile = PROFILES[ctx.profile]
@@ -194,41 +172,36 @@ class ConvAutoencoder(ImageCodec):
         load_state(self.encoder, parts["encoder"], ctx.device).eval()
         load_state(self.decoder, parts["decoder"], ctx.device).eval()
         self._decoder_bytes = len(parts["decoder"])
-        # The tables are cached too: recounting them in another process could round a borderline
-        # latent the other way, and the decoder must see the encoder's tables bit for bit.
-        tables = load_or_train(
-            self, train.digest, ctx, tag="tables", params={**training, "step": self.step},
-            train=lambda: FactorizedHistogram.fit(np.rint(self._latents(train.images) / self.step)).to_bytes())
-        self.histogram = FactorizedHistogram.from_bytes(tables)
-        self._table_bytes = len(tables)
+        self.latent_code.fit(self, train.digest, ctx, lambda: self._latents(train.images),
+                             params={**training, "step": self.step})
 
     # --- coding --------------------------------------------------------------------------------
     @property
+    def histogram(self):
+        return self.latent_code.histogram
+
+    @property
     def model_bytes(self) -> int:
-        return self._decoder_bytes + self._table_bytes
+        return self._decoder_bytes + self.latent_code.table_bytes
 
     def quantise(self, images: np.ndarray) -> np.ndarray:
         """The integer latents the stream carries (clipped to the tables' range, counted)."""
-        symbols = np.rint(self._latents(images) / self.step).astype(np.int64)
-        self.latents_clipped = max(self.latents_clipped, self.histogram.count_outside(symbols))
-        return self.histogram.clip(symbols)
+        return self.latent_code.symbols(self._latents(images))
 
     def compress(self, images: np.ndarray) -> bytes:
-        return compress_latents(self.quantise(images), self.histogram, _MAGIC)
+        return self.latent_code.compress(self._latents(images))
 
     def reconstruct(self, symbols: np.ndarray) -> np.ndarray:
         import torch
 
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(symbols), CODING_BATCH):
-                z = torch.tensor(symbols[start:start + CODING_BATCH] * self.step, dtype=torch.float32,
-                                 device=self.device)
-                out.append(self.decoder(z).clamp_(0, 1).mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy())
-        return np.concatenate(out)[:, 0] if out else np.zeros((0, 28, 28), np.uint8)
+        def decode(chunk):
+            z = torch.tensor(chunk * self.step, dtype=torch.float32, device=self.device)
+            return to_uint8_images(self.decoder(z).clamp_(0, 1))
+
+        return apply_in_batches(decode, symbols, CODING_BATCH, np.zeros((0, 28, 28), np.uint8))
 
     def decompress(self, data: bytes) -> np.ndarray:
-        return self.reconstruct(decompress_latents(data, self.histogram, _MAGIC, self.name or "conv-ae"))
+        return self.reconstruct(self.latent_code.decompress(data, self.name or "conv-ae"))
 
     def extra_columns(self) -> dict:
         return {
@@ -240,7 +213,7 @@ class ConvAutoencoder(ImageCodec):
             "float32_latent_bytes": 4 * self.latent_dims,
             # Most latents clipped to the tables' range in one compress call since fit: those of the
             # coded split (train images never are: the tables span the train range).
-            "latents_clipped": self.latents_clipped,
+            "latents_clipped": self.latent_code.clipped,
             "model_train_s": self.meta.get("train_s"),
             "model_train_steps": self.meta.get("steps"),
         }

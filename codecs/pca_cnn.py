@@ -14,17 +14,24 @@ PCA curve, while a pixel-space correction trained on PCA's own output gains abou
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from bench import ImageCodec, register_codec
-from bench.latent_coding import FactorizedHistogram, compress_latents, decompress_latents
+from bench.latent_coding import UniformLatentCode
 from bench.model_cache import load_or_train
 from bench.pca import principal_axes
-from bench.torch_io import load_state, pack_model, state_to_bytes, training_threads, unpack_model
+from bench.torch_io import load_state, pack_model, state_to_bytes, unpack_model
+from bench.training import (
+    TRAINING_CODE_VERSION,
+    TrainingBudget,
+    apply_in_batches,
+    images_to_tensor,
+    seeded_training,
+    to_uint8_images,
+    train_with_random_steps,
+)
 
 _MAGIC = b"PCN1"
 STEP_RANGE = (0.06, 1.0)
@@ -32,14 +39,10 @@ CODING_BATCH = 1000
 SWEEP_STEPS = (0.8, 0.5, 0.4, 0.3, 0.25, 0.18, 0.12, 0.08)
 
 
-@dataclass(frozen=True)
-class Profile:
+@dataclass(frozen=True, kw_only=True)
+class Profile(TrainingBudget):
     channels: int
     layers: int
-    epochs: float
-    batch: int = 64
-    lr: float = 1e-3
-    max_images: int | None = None
 
 
 PROFILES = {
@@ -75,10 +78,10 @@ class PcaCnn(ImageCodec):
             raise ValueError(f"pca-cnn step must be a positive number, got {step!r}")
         self.step = float(step)
         self.device = "cpu"
-        self.mean = self.axes = self.refiner = self.histogram = None
+        self.mean = self.axes = self.refiner = None
+        self.latent_code = UniformLatentCode(self.step, _MAGIC)
         self.meta: dict = {}
-        self._refiner_bytes = self._table_bytes = 0
-        self.latents_clipped = 0  # see extra_columns
+        self._refiner_bytes = 0
 
     def _coefficients(self, images: np.ndarray) -> np.ndarray:
         x = images.reshape(len(images), -1).astype(np.float32) / 255.0
@@ -101,33 +104,20 @@ class PcaCnn(ImageCodec):
     def _train(self, images: np.ndarray, ctx, profile: Profile) -> bytes:
         import torch
 
-        started = time.perf_counter()
-        with training_threads(ctx.device):
-            torch.manual_seed(ctx.seed)
-            generator = torch.Generator().manual_seed(ctx.seed)
+        with seeded_training(ctx) as run:
             refiner = build_refiner(profile).to(ctx.device)
-            optimizer = torch.optim.Adam(refiner.parameters(), lr=profile.lr)
             coefficients = torch.tensor(self._coefficients(images), device=ctx.device)
-            targets = torch.tensor(images, dtype=torch.float32, device=ctx.device).div_(255.0).unsqueeze(1)
-            n = len(images)
-            steps = max(1, int(profile.epochs * n / profile.batch))
-            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=profile.lr, total_steps=steps,
-                                                           pct_start=0.1)
-            log_lo, log_hi = math.log(STEP_RANGE[0]), math.log(STEP_RANGE[1])
-            for _ in range(steps):
-                idx = torch.randint(0, n, (profile.batch,), generator=generator).to(ctx.device)
-                step = torch.exp(torch.rand(profile.batch, generator=generator) * (log_hi - log_lo) + log_lo)
-                step = step.to(ctx.device)
-                quantised = torch.round(coefficients[idx] / step[:, None]) * step[:, None]  # the real rounding
+            targets = images_to_tensor(images, ctx.device)
+
+            def batch_loss(indices, step):
+                quantised = torch.round(coefficients[indices] / step[:, None]) * step[:, None]  # the real rounding
                 with torch.no_grad():
                     linear = self._linear_decode(quantised)
-                loss = torch.mean((self._refine(refiner, linear, step) - targets[idx]) ** 2)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-        meta = {"train_s": time.perf_counter() - started, "steps": steps, "train_images": n,
-                "profile": ctx.profile, "device": ctx.device}
+                return torch.mean((self._refine(refiner, linear, step) - targets[indices]) ** 2)
+
+            steps = train_with_random_steps(refiner.parameters(), len(images), profile, STEP_RANGE, run,
+                                            batch_loss)
+            meta = run.record(steps, len(images))
         return pack_model(meta, {"refiner": state_to_bytes(refiner)})
 
     def fit(self, train, ctx) -> None:
@@ -137,49 +127,37 @@ class PcaCnn(ImageCodec):
         mean, axes = principal_axes(train.images, train.digest)
         self.mean, self.axes = mean.astype(np.float32), np.ascontiguousarray(axes, dtype=np.float32)
         blob = load_or_train(self, train.digest, ctx, lambda: self._train(train.images, ctx, profile),
-                             tag="refiner", params={})
+                             tag="refiner", params={"training_code": TRAINING_CODE_VERSION})
         self.meta, parts = unpack_model(blob)
         self.refiner = load_state(build_refiner(profile), parts["refiner"], ctx.device).eval()
         self._refiner_bytes = len(parts["refiner"])
-        # Cached, so the decoder's tables are the encoder's bit for bit in any process.
-        tables = load_or_train(
-            self, train.digest, ctx, tag="tables", params={"step": self.step},
-            train=lambda: FactorizedHistogram.fit(np.rint(self._coefficients(train.images) / self.step)).to_bytes())
-        self.histogram = FactorizedHistogram.from_bytes(tables)
-        self._table_bytes = len(tables)
+        self.latent_code.fit(self, train.digest, ctx, lambda: self._coefficients(train.images),
+                             params={"step": self.step})
 
     @property
     def model_bytes(self) -> int:
         # What a receiver holds: mean and axes (float32), the network, the tables.
-        if self.histogram is None:
+        if self.latent_code.histogram is None:
             return 0
-        return self.mean.nbytes + self.axes.nbytes + self._refiner_bytes + self._table_bytes
-
-    def quantise(self, images: np.ndarray) -> np.ndarray:
-        symbols = np.rint(self._coefficients(images) / self.step).astype(np.int64)
-        self.latents_clipped = max(self.latents_clipped, self.histogram.count_outside(symbols))
-        return self.histogram.clip(symbols)
+        return self.mean.nbytes + self.axes.nbytes + self._refiner_bytes + self.latent_code.table_bytes
 
     def compress(self, images: np.ndarray) -> bytes:
-        return compress_latents(self.quantise(images), self.histogram, _MAGIC)
+        return self.latent_code.compress(self._coefficients(images))
 
     def reconstruct(self, symbols: np.ndarray) -> np.ndarray:
         import torch
 
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(symbols), CODING_BATCH):
-                chunk = torch.tensor(symbols[start:start + CODING_BATCH] * self.step, dtype=torch.float32,
-                                     device=self.device)
-                step = torch.full((len(chunk),), self.step, device=self.device)
-                refined = self._refine(self.refiner, self._linear_decode(chunk), step)
-                out.append(refined.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)[:, 0].cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 28, 28), np.uint8)
+        def decode(chunk):
+            coefficients = torch.tensor(chunk * self.step, dtype=torch.float32, device=self.device)
+            step = torch.full((len(coefficients),), self.step, device=self.device)
+            return to_uint8_images(self._refine(self.refiner, self._linear_decode(coefficients), step))
+
+        return apply_in_batches(decode, symbols, CODING_BATCH, np.zeros((0, 28, 28), np.uint8))
 
     def decompress(self, data: bytes) -> np.ndarray:
-        return self.reconstruct(decompress_latents(data, self.histogram, _MAGIC, self.name or "pca-cnn"))
+        return self.reconstruct(self.latent_code.decompress(data, self.name or "pca-cnn"))
 
     def extra_columns(self) -> dict:
         # Most latents clipped in one compress call since fit (train images never are).
-        return {"latents_clipped": self.latents_clipped, "model_train_s": self.meta.get("train_s"),
+        return {"latents_clipped": self.latent_code.clipped, "model_train_s": self.meta.get("train_s"),
                 "model_train_steps": self.meta.get("steps")}

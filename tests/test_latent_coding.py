@@ -47,3 +47,24 @@ def test_damaged_streams_and_foreign_models_are_reported():
     other = FactorizedHistogram.fit(_laplace_latents(1000, 6, seed=6))
     with pytest.raises(CorruptStreamError, match="different trained model"):
         decompress_latents(data, other, b"TEST", "test")
+
+
+def test_uniform_latent_code_caches_its_tables_and_counts_clipped_values(tmp_path):
+    from bench import create_codec
+    from bench.interface import RunContext
+    from bench.latent_coding import UniformLatentCode
+
+    rng = np.random.default_rng(5)
+    train, coded = rng.normal(scale=2.0, size=(2000, 6)), rng.normal(scale=2.0, size=(300, 6))
+    coded[0, 0] = 1e3  # far outside the train range: clipped, and counted
+    ctx, owner = RunContext(profile="smoke", cache_dir=tmp_path), create_codec("pca")
+    code = UniformLatentCode(0.5, b"TEST")
+    code.fit(owner, "data", ctx, lambda: train, params={"step": 0.5})
+    symbols = code.decompress(code.compress(coded), "test")
+    assert code.clipped == 1 and symbols[0, 0] == code.histogram.high[0]
+    assert np.abs(symbols[1:] * 0.5 - coded[1:]).max() <= 0.25 + 1e-12  # rounding, nothing else
+    again = UniformLatentCode(0.5, b"TEST")
+    again.fit(owner, "data", ctx, lambda: pytest.fail("cached tables must not be recounted"), params={"step": 0.5})
+    assert again.histogram.fingerprint == code.histogram.fingerprint and again.table_bytes == code.table_bytes
+    with pytest.raises(CorruptStreamError):
+        code.decompress(code.compress(coded)[:-3], "test")
