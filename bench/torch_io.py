@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from bench.container import pack_chunks, unpack_chunks
 from bench.errors import BenchError
+from bench.reproducible import torch_threads
 
 #: Threads for CPU training. Measured on the 2-core machine these codecs were built on, with other
 #: jobs running: one thread took 83 ms per batch, two took 1,072 ms (OpenMP workers spin-waiting
@@ -17,20 +16,9 @@ CPU_TRAIN_THREADS = 1
 _MAGIC = b"TW01"
 
 
-@contextmanager
-def training_threads(device: str) -> Iterator[None]:
+def training_threads(device: str):
     """Limit torch's CPU threads for the duration of a training run (restored afterwards)."""
-    import torch
-
-    if device.startswith("cuda"):
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(CPU_TRAIN_THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(device, CPU_TRAIN_THREADS)
 
 
 def state_to_bytes(module) -> bytes:
