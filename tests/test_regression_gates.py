@@ -18,6 +18,13 @@ def test_one_percent_more_bytes_fails_an_exact_pin():
         "gzip: bytes 10100, golden 10000 (pinned exactly)", "gzip: bpp 1.01, golden 1.0 (pinned exactly)"]
 
 
+def test_classical_float_metrics_allow_rounding_only():
+    golden = {"bytes": 10_000, "bpp": 1.0, "mse": 0.000413764368}
+    assert compare("pca", golden, {**golden, "mse": 0.000413764231}, exact=True) == []
+    problems = compare("pca", golden, {**golden, "mse": 0.000414}, exact=True)
+    assert len(problems) == 1 and problems[0].startswith("pca: mse")
+
+
 def test_learned_codecs_get_a_band():
     golden = {"bytes": 10_000, "mse": 0.01, "accuracy": 0.9}
     assert compare("ae", golden, {"bytes": 10_150, "mse": 0.0101, "accuracy": 0.88}, exact=False) == []
