@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks import compare as compare_timings
 from benchmarks.golden import compare
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,9 +41,22 @@ def _bench(storage: Path, *extra: str, slowdown: str = "") -> subprocess.Complet
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_a_2x_slowdown_fails_the_timing_gate(tmp_path):
-    saved = _bench(tmp_path, "--benchmark-save=baseline")
+def test_a_2x_slowdown_fails_both_timing_gates(tmp_path, capsys):
+    saved = _bench(tmp_path, "--benchmark-save=baseline", f"--benchmark-json={tmp_path / 'base.json'}")
     assert saved.returncode == 0, saved.stdout + saved.stderr
-    slowed = _bench(tmp_path, "--benchmark-compare=0001", "--benchmark-compare-fail=median:25%", slowdown="bz2")
+    slowed = _bench(tmp_path, "--benchmark-compare=0001", "--benchmark-compare-fail=median:25%",
+                    f"--benchmark-json={tmp_path / 'slowed.json'}", slowdown="bz2")
     assert slowed.returncode != 0
     assert "Performance has regressed" in slowed.stdout + slowed.stderr
+    # The drift-corrected gate of scripts/bench_ci.sh, at its default threshold.
+    assert compare_timings.main([str(tmp_path / "base.json"), str(tmp_path / "slowed.json")]) == 1
+    assert "REGRESSED" in capsys.readouterr().out
+
+
+def test_the_drift_corrected_gate_divides_out_a_slower_machine():
+    def run(median, calibration):
+        return {"t": {"fullname": "t", "stats": {"median": median}, "extra_info": {"calibration_s": calibration}}}
+
+    # The whole machine twice as slow: no regression. The code twice as slow: 2x.
+    assert compare_timings.corrected_ratios(run(1.0, 0.02), run(2.0, 0.04)) == {"t": 1.0}
+    assert compare_timings.corrected_ratios(run(1.0, 0.02), run(2.0, 0.02)) == {"t": 2.0}
