@@ -1,11 +1,15 @@
-"""The drift-corrected timing gate: each benchmark's median against the baseline's, relative to the
-calibration workload timed beside it (see benchmarks/calibration.py).
+"""The timing gate: each benchmark's median against the committed baseline's, corrected for the
+machine's speed at the time with the calibration workload timed beside it (benchmarks/calibration.py).
 
-    python -m benchmarks.compare BASELINE.json CURRENT.json [--threshold 50]
+    python -m benchmarks.compare BASELINE.json CURRENT.json [--threshold 50] [--raw-threshold 150]
+                                 [--write-regressed IDS.txt] [--only IDS.txt]
 
-ratio = (median now / median in the baseline) / (calibration now / calibration in the baseline).
-Exits 1, listing them, when a benchmark's ratio is above 1 + threshold/100; benchmarks missing from
-either side are listed and do not fail (a new codec has no baseline yet).
+corrected ratio = (median now / baseline median) / (calibration now / baseline calibration).
+A benchmark regresses when its corrected ratio is above 1 + threshold/100, or its raw ratio above
+1 + raw-threshold/100 (a net for a calibration that went wrong). Exits 1 and lists them when any
+does; `--write-regressed` writes their pytest node ids, so that scripts/bench_ci.sh can measure
+them once more and `--only` can judge just those. Benchmarks missing from the baseline are listed
+and do not fail (a new codec has no baseline yet); one listed in `--only` but not measured fails.
 """
 
 from __future__ import annotations
@@ -24,15 +28,19 @@ def _by_name(path: Path) -> dict[str, dict]:
         raise SystemExit(f"benchmarks.compare: cannot read pytest-benchmark results {path}: {exc}") from None
 
 
+def raw_ratios(baseline: dict[str, dict], current: dict[str, dict]) -> dict[str, float]:
+    return {name: current[name]["stats"]["median"] / baseline[name]["stats"]["median"]
+            for name in sorted(set(baseline) & set(current))}
+
+
 def corrected_ratios(baseline: dict[str, dict], current: dict[str, dict]) -> dict[str, float]:
     """name -> drift-corrected slowdown ratio, for benchmarks present in both with a calibration."""
     ratios = {}
-    for name in sorted(set(baseline) & set(current)):
-        old, new = baseline[name], current[name]
-        old_cal, new_cal = old["extra_info"].get("calibration_s"), new["extra_info"].get("calibration_s")
-        if not old_cal or not new_cal:
-            continue
-        ratios[name] = (new["stats"]["median"] / old["stats"]["median"]) / (new_cal / old_cal)
+    for name, raw in raw_ratios(baseline, current).items():
+        old_cal = baseline[name]["extra_info"].get("calibration_s")
+        new_cal = current[name]["extra_info"].get("calibration_s")
+        if old_cal and new_cal:
+            ratios[name] = raw / (new_cal / old_cal)
     return ratios
 
 
@@ -40,21 +48,32 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("baseline", type=Path)
     parser.add_argument("current", type=Path)
-    parser.add_argument("--threshold", type=float, default=50.0, help="percent slower that fails (default 50)")
+    parser.add_argument("--threshold", type=float, default=50.0, help="corrected percent slower that fails")
+    parser.add_argument("--raw-threshold", type=float, default=150.0, help="raw percent slower that fails")
+    parser.add_argument("--write-regressed", type=Path, help="write the regressed node ids here")
+    parser.add_argument("--only", type=Path, help="judge only the node ids listed in this file")
     args = parser.parse_args(argv)
     baseline, current = _by_name(args.baseline), _by_name(args.current)
-    ratios = corrected_ratios(baseline, current)
-    limit = 1 + args.threshold / 100
-    slower = {name: r for name, r in ratios.items() if r > limit}
-    unpaired = sorted(set(baseline) ^ set(current))
-    worst = max(ratios.values(), default=float("nan"))
-    print(f"drift-corrected timing gate: {len(ratios)} benchmark(s) compared, worst {100 * (worst - 1):+.0f}%, "
-          f"fail above +{args.threshold:g}%")
-    for name in unpaired:
-        print(f"  not compared (only in {'baseline' if name in baseline else 'this run'}): {name}")
-    for name, ratio in sorted(slower.items(), key=lambda item: -item[1]):
-        print(f"  REGRESSED {100 * (ratio - 1):+.0f}%: {name}")
-    return 1 if slower else 0
+    missing = []
+    if args.only:
+        wanted = set(args.only.read_text().split())
+        missing = sorted(wanted - set(current))
+        current = {name: b for name, b in current.items() if name in wanted}
+    corrected, raw = corrected_ratios(baseline, current), raw_ratios(baseline, current)
+    regressed = {name: (corrected.get(name, float("nan")), ratio) for name, ratio in raw.items()
+                 if ratio > 1 + args.raw_threshold / 100 or corrected.get(name, 0) > 1 + args.threshold / 100}
+    worst = max(corrected.values(), default=float("nan"))
+    print(f"timing gate: {len(raw)} benchmark(s) compared, worst corrected {100 * (worst - 1):+.0f}%; "
+          f"fail above +{args.threshold:g}% corrected or +{args.raw_threshold:g}% raw")
+    for name in sorted(set(current) - set(baseline)):
+        print(f"  no baseline yet: {name}")
+    for name in missing:
+        print(f"  NOT MEASURED: {name}")
+    for name, (corrected_ratio, raw_ratio) in sorted(regressed.items(), key=lambda item: -item[1][1]):
+        print(f"  REGRESSED {100 * (corrected_ratio - 1):+.0f}% corrected ({100 * (raw_ratio - 1):+.0f}% raw): {name}")
+    if args.write_regressed:
+        args.write_regressed.write_text("".join(f"{name}\n" for name in regressed))
+    return 1 if regressed or missing else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Encode and decode time of every registered codec configuration on the fixed 1,000-image slice.
 
 Times are gated against a committed baseline (see scripts/bench_ci.sh): by pytest-benchmark's own
-compare on the raw median, and by `benchmarks.compare` on the median divided by a calibration workload
-timed just before and after the rounds (`extra_info["calibration_s"]`), which cancels the minutes-long
+compare on the raw median, and by `benchmarks.compare` on the median divided by the median of a
+calibration workload timed before each round (`extra_info["calibration_s"]`), which cancels the
 speed swings of a shared machine. Bytes, bits/pixel and MSE go into `extra_info` and are gated by
 test_golden.py.
 """
@@ -41,9 +41,13 @@ def _pedantic(benchmark, fn, device: str):
     start = time.perf_counter()
     synced()  # a probe call, which is also the warm-up
     rounds = _rounds(time.perf_counter() - start)
-    before = calibration_seconds()
-    out = benchmark.pedantic(synced, rounds=rounds, iterations=1, warmup_rounds=0)
-    benchmark.extra_info["calibration_s"] = (before + calibration_seconds()) / 2
+    calibrations = []
+
+    def calibrate():  # pedantic's untimed set-up before each round: the machine's speed right then
+        calibrations.append(calibration_seconds())
+
+    out = benchmark.pedantic(synced, setup=calibrate, rounds=rounds, iterations=1, warmup_rounds=0)
+    benchmark.extra_info["calibration_s"] = float(np.median(calibrations))
     return out
 
 

@@ -1,30 +1,37 @@
 #!/usr/bin/env bash
 # Regression gates in quick mode (what CI runs after the unit tests):
 #   1. sizes and quality: every configuration against benchmarks/golden.json;
-#   2. times, against the committed baseline of this kind of machine (.benchmarks/<kind>/):
-#      a. drift-corrected: each median relative to a calibration workload timed beside it
-#         (benchmarks/compare.py), failing above BENCH_THRESHOLD percent slower (default 50);
-#      b. pytest-benchmark's own --benchmark-compare-fail on the raw median, failing above
-#         BENCH_RAW_THRESHOLD percent (default 150): the raw medians of an unchanged tree swing by up
-#         to +103% on these shared machines, so this one only catches gross regressions.
+#   2. times, against the committed baseline of this kind of machine (.benchmarks/<kind>/), by
+#      benchmarks/compare.py: a median more than BENCH_THRESHOLD percent (default 50) slower once
+#      divided by a calibration workload timed before each round (the machine's speed right then),
+#      or more than BENCH_RAW_THRESHOLD percent (default 150) slower as it is. pytest-benchmark's own
+#      comparison table is printed beside it. The regressed benchmarks are measured once more and
+#      fail only if they regress again: on these shared machines a benchmark of an unchanged tree
+#      can run twice as slowly for a moment (measured), a real regression repeats.
 #      With no baseline for this machine kind, the timings are only recorded.
 #
 #   bash scripts/bench_ci.sh                  # the gates
 #   bash scripts/bench_ci.sh --save-baseline  # record this machine kind's baseline (commit it)
+#   bash scripts/bench_ci.sh [--save-baseline] -k gzip   # more arguments go to the timing pytest
+#   BENCH_STORAGE=DIR                         # keep baselines and results in DIR instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_QUICK=1
 PY=.venv/bin/python
 kind="$(uname -m)-$(nproc)cpu-py$($PY -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-storage=".benchmarks/$kind"
+storage="${BENCH_STORAGE:-.benchmarks/$kind}"
 mkdir -p "$storage"
 
-$PY -m pytest -q benchmarks/test_golden.py
+save=""
+if [ "${1:-}" = "--save-baseline" ]; then save=1; shift; fi
+
+$PY -m pytest -q benchmarks/test_golden.py "$@"
 
 args=(-m pytest -q -o addopts="" benchmarks/test_codec_speed.py --benchmark-only
       --benchmark-storage="file://$storage" --benchmark-columns=min,median,rounds --benchmark-sort=name
       --benchmark-json="$storage/last-run.json")
-if [ "${1:-}" = "--save-baseline" ]; then
+args+=("$@")
+if [ -n "$save" ]; then
     rm -rf "$storage"/*/
     exec $PY "${args[@]}" --benchmark-save=baseline
 fi
@@ -35,6 +42,14 @@ if [ -z "$baseline" ]; then
 fi
 echo "comparing with $baseline"
 status=0
-$PY "${args[@]}" --benchmark-compare=0001 --benchmark-compare-fail="median:${BENCH_RAW_THRESHOLD:-150}%" || status=$?
-$PY -m benchmarks.compare "$baseline" "$storage/last-run.json" --threshold "${BENCH_THRESHOLD:-50}" || status=1
+$PY "${args[@]}" --benchmark-compare=0001 || status=$?
+gate=($PY -m benchmarks.compare "$baseline" --threshold "${BENCH_THRESHOLD:-50}"
+      --raw-threshold "${BENCH_RAW_THRESHOLD:-150}")
+if ! "${gate[@]}" "$storage/last-run.json" --write-regressed "$storage/regressed.txt"; then
+    echo "measuring the regressed benchmarks once more"
+    mapfile -t regressed < "$storage/regressed.txt"
+    $PY -m pytest -q -o addopts="" "${regressed[@]}" --benchmark-only --benchmark-storage="file://$storage" \
+        --benchmark-json="$storage/confirm.json" || status=$?
+    "${gate[@]}" "$storage/confirm.json" --only "$storage/regressed.txt" || status=1
+fi
 exit $status

@@ -1,5 +1,6 @@
 """The regression gates themselves: a 2x slowdown and a 1% byte growth must fail them."""
 
+import json
 import os
 import subprocess
 import sys
@@ -60,3 +61,24 @@ def test_the_drift_corrected_gate_divides_out_a_slower_machine():
     # The whole machine twice as slow: no regression. The code twice as slow: 2x.
     assert compare_timings.corrected_ratios(run(1.0, 0.02), run(2.0, 0.04)) == {"t": 1.0}
     assert compare_timings.corrected_ratios(run(1.0, 0.02), run(2.0, 0.02)) == {"t": 2.0}
+
+
+def _results(path: Path, medians: dict[str, float], calibration: float = 0.02) -> Path:
+    benchmarks = [{"fullname": name, "stats": {"median": m}, "extra_info": {"calibration_s": calibration}}
+                  for name, m in medians.items()]
+    path.write_text(json.dumps({"benchmarks": benchmarks}))
+    return path
+
+
+def test_regressed_benchmarks_are_listed_and_judged_again_alone(tmp_path):
+    base = _results(tmp_path / "base.json", {"t::a": 1.0, "t::b": 1.0})
+    now = _results(tmp_path / "now.json", {"t::a": 1.1, "t::b": 1.8, "t::new": 1.0})
+    ids = tmp_path / "regressed.txt"
+    assert compare_timings.main([str(base), str(now), "--write-regressed", str(ids)]) == 1
+    assert ids.read_text() == "t::b\n"
+    # Measured again: the moment has passed (noise) or it repeats (a regression); unmeasured fails.
+    again = _results(tmp_path / "again.json", {"t::b": 1.1})
+    assert compare_timings.main([str(base), str(again), "--only", str(ids)]) == 0
+    again = _results(tmp_path / "again.json", {"t::b": 1.9})
+    assert compare_timings.main([str(base), str(again), "--only", str(ids)]) == 1
+    assert compare_timings.main([str(base), str(_results(tmp_path / "none.json", {})), "--only", str(ids)]) == 1
