@@ -14,13 +14,23 @@ import pytest
 
 from bench import create_codec
 from bench.data import load_split
-from bench.environment import resolve_device
+from bench.environment import device_name, resolve_device
 from bench.interface import RunContext
 
 SLICE = 1000
 QUICK = bool(os.environ.get("BENCH_QUICK"))
 PROFILE = "smoke" if QUICK else "default"
 CACHE = Path(__file__).resolve().parent.parent / ".cache"
+
+
+def run_description() -> str:
+    device = bench_context_value().device
+    note = "" if device.startswith("cuda") else " (torch sees no CUDA GPU: neural codecs run on the CPU)"
+    return f"benchmarks: profile {PROFILE}, device {device_name(device)}{note}"
+
+
+def pytest_report_header(config):
+    return run_description()
 
 
 @pytest.fixture(scope="session")

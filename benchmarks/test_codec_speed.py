@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from bench import metrics
+from bench.environment import device_name
 from bench.registry import config_label, get_entry, parse_spec
 from bench.timing import synchronize
 
@@ -47,6 +48,7 @@ def _pedantic(benchmark, fn, device: str):
         calibrations.append(calibration_seconds())
 
     out = benchmark.pedantic(synced, setup=calibrate, rounds=rounds, iterations=1, warmup_rounds=0)
+    benchmark.extra_info["device"] = device_name(device)
     benchmark.extra_info["calibration_s"] = float(np.median(calibrations))
     return out
 

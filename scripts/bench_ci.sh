@@ -25,6 +25,7 @@ mkdir -p "$storage"
 save=""
 if [ "${1:-}" = "--save-baseline" ]; then save=1; shift; fi
 
+$PY -c 'from benchmarks.conftest import run_description; print(run_description())'
 $PY -m pytest -q benchmarks/test_golden.py "$@"
 
 args=(-m pytest -q -o addopts="" benchmarks/test_codec_speed.py --benchmark-only
