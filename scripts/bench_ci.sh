@@ -12,7 +12,7 @@
 #
 #   bash scripts/bench_ci.sh                  # the gates
 #   bash scripts/bench_ci.sh --save-baseline  # record this machine kind's baseline (commit it)
-#   bash scripts/bench_ci.sh [--save-baseline] -k gzip   # more arguments go to the timing pytest
+#   bash scripts/bench_ci.sh [--save-baseline] -k gzip   # more arguments go to pytest
 #   BENCH_STORAGE=DIR                         # keep baselines and results in DIR instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,12 +26,10 @@ save=""
 if [ "${1:-}" = "--save-baseline" ]; then save=1; shift; fi
 
 $PY -c 'from benchmarks.conftest import run_description; print(run_description())'
-$PY -m pytest -q benchmarks/test_golden.py "$@"
-
-args=(-m pytest -q -o addopts="" benchmarks/test_codec_speed.py --benchmark-only
+# One pytest process for both gates: each codec is fitted once for the golden check and its timings.
+args=(-m pytest -q -o addopts="" benchmarks/test_golden.py benchmarks/test_codec_speed.py
       --benchmark-storage="file://$storage" --benchmark-columns=min,median,rounds --benchmark-sort=name
-      --benchmark-json="$storage/last-run.json")
-args+=("$@")
+      --benchmark-json="$storage/last-run.json" "$@")
 if [ -n "$save" ]; then
     rm -rf "$storage"/*/
     exec $PY "${args[@]}" --benchmark-save=baseline
