@@ -36,7 +36,7 @@ from bench.training import (
 _MAGIC = b"PCN1"
 STEP_RANGE = (0.06, 1.0)
 CODING_BATCH = 1000
-SWEEP_STEPS = (0.8, 0.5, 0.4, 0.3, 0.25, 0.18, 0.12, 0.08)
+SWEEP_STEPS = (0.8, 0.5, 0.4, 0.3, 0.25, 0.18, 0.12, 0.08, 0.06)  # about 20 to 190 B per image
 
 
 @dataclass(frozen=True, kw_only=True)
