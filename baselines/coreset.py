@@ -32,12 +32,15 @@ FORMAT_VERSION = 1
 BYTE_CODECS = ("gzip", "bz2", "lzma", "brotli", "zstd")
 PER_CLASS_SIZES = (1, 10, 50, 100)
 RANDOM_SEEDS = (0, 1, 2)
-#: The probe classifier whose last-layer gradients embed the images: "briefly trained".
-PROBE_BUDGETS = {
-    "smoke": Budget(epochs=1, min_steps=20),
-    "default": Budget(epochs=0, min_steps=300),
-    "full": Budget(epochs=2, min_steps=0),
-}
+#: The probe classifier whose last-layer gradients embed the images: "briefly trained" (10 Adam
+#: steps of 128 images, un-augmented: its gradients must describe the images themselves), in
+#: every profile. A longer-trained probe makes k-medoids pick outliers (measured, default profile,
+#: 10 per class): after 300 steps the probe fits 98.6% of the train split, so nearly every image's
+#: gradient is ~0 and one medoid covers them all; the other medoids go to the rare large gradients:
+#: 52% of the medoids were images the probe got wrong (random images: 2%), median gradient norm
+#: 23.4 against 0.022, and the coreset scored 83.7% (62.7% before the classifier augmented small
+#: sets), below random images: 93.0% (seed 0). With the probe after 50 steps: 91.5%; after 10: 94.4%.
+PROBE_BUDGET = Budget(epochs=0, min_steps=10, augment_small_sets=False)
 
 
 def pack_labelled_subset(images: np.ndarray, labels: np.ndarray, byte_codec: str) -> bytes:
@@ -177,7 +180,7 @@ class KMedoidsCoreset(_SubsetCodec):
 
 
         def train() -> bytes:
-            model, _ = train_classifier(images, labels, self.ctx, PROBE_BUDGETS[self.ctx.profile])
+            model, _ = train_classifier(images, labels, self.ctx, PROBE_BUDGET)
             buffer = io.BytesIO()
             torch.save(model.state_dict(), buffer)
             return buffer.getvalue()

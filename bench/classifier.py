@@ -7,7 +7,24 @@ training sets are compared by their content alone:
 - budget = max(epochs over the set, min_steps) optimizer steps, batch 128 (or the whole set when
   smaller). A small set (10 images) still gets `min_steps` steps, as in the dataset-distillation
   papers' evaluation, instead of a handful of updates.
-- Adam with a one-cycle learning-rate schedule; no data augmentation.
+- Adam with a one-cycle learning-rate schedule, no weight decay.
+- Small sets (those where `min_steps` binds, i.e. `epochs` passes would be fewer steps) are
+  augmented: every batch is a fresh random affine copy of the images (rotation up to 15 degrees,
+  scale +-10%, shift up to 3 pixels). Large sets (every set where `epochs * steps_per_epoch >=
+  min_steps`, e.g. the 60,000 reconstructed or synthetic images at the default profile) are trained
+  exactly as before augmentation existed, bit for bit.
+
+Why the small-set augmentation (measured, default profile, random k images per class, seeds 0-2):
+without it the net memorises the few images it sees hundreds of times and random selection scored
+far below the published figures for the same sets (Zhao et al., Dataset Condensation, random:
+64.9 / 95.1 / 97.9% at 1 / 10 / 50 per class): 40.6% at 1 per class, 85.2% at 10 (seed 0). With
+it: 47.5% (1), 93.0% (10, seed 0), 97.6% (50, seed 0). The DC papers' evaluation also augments MNIST
+(crop, scale, rotate). Neither a DC-like SGD schedule with weight decay (48.3% at 1 per class),
+twice the steps (48.8%), removing batch norm (37.4%) nor DC's stronger augmentation (46.4%) closed
+the rest of the gap at 1 per class; the DC evaluation net (three 3x3 convolutions of width 128 with
+instance norm and average pooling, SGD, 1,000 steps) does: 62.0% (seed 0); at width 32 60.3%
+(mean of 3 seeds), but 93.8% at 10 per class, no better than this net with augmentation. It stays
+a note: swapping the net for small sets would make small and large sets two different judges.
 
 `score_training_set` caches results by a content hash of (training images + labels, profile, seed,
 device type, this file's code), so the same training set (e.g. the raw train split and every lossless
@@ -40,6 +57,12 @@ class Budget:
     epochs: int
     min_steps: int
     max_lr: float = 3e-3
+    #: Augment the batches of sets where `min_steps` binds (see the module's docstring).
+    augment_small_sets: bool = True
+
+
+#: Small-set augmentation: (max rotation in degrees, max relative scale change, max shift in pixels).
+SMALL_SET_AUGMENTATION = (15.0, 0.1, 3.0)
 
 
 #: Fixed training budgets. `default` on the real 60,000: 99.27% test accuracy after 2 epochs (938
@@ -102,6 +125,28 @@ def _to_tensor(images: np.ndarray, device: str):
     return torch.tensor(images, dtype=torch.float32, device=device).unsqueeze(1).div_(255.0)
 
 
+def random_affine(x, generator, rotation: float, scale: float, shift: float):
+    """A random rotation / scaling / shift of every image of the batch x (n, 1, 28, 28); zero fill.
+
+    The random numbers come from `generator` (on the CPU, so CPU and GPU runs draw the same ones).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    n, size = len(x), x.shape[-1]
+
+    def uniform():  # in [-1, 1)
+        return torch.rand(n, generator=generator) * 2 - 1
+
+    angle = uniform() * math.radians(rotation)
+    zoom = 1 + uniform() * scale
+    shift_x, shift_y = uniform() * (2 * shift / size), uniform() * (2 * shift / size)  # grid units: [-1, 1]
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+
+
 def train_classifier(images: np.ndarray, labels: np.ndarray, ctx: RunContext, budget: Budget | None = None):
     """A freshly trained classifier (in eval mode) and the number of steps it took; not cached."""
     import torch
@@ -116,7 +161,11 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, ctx: RunContext, bu
     n = len(x)
     batch = min(BATCH_SIZE, n)
     steps_per_epoch = math.ceil(n / batch)
-    steps = max(budget.epochs * steps_per_epoch, budget.min_steps)
+    epoch_steps = budget.epochs * steps_per_epoch
+    steps = max(epoch_steps, budget.min_steps)
+    # Only sets the floor binds on are augmented: larger sets train exactly as they always did.
+    augment = budget.augment_small_sets and epoch_steps < budget.min_steps
+    augment_generator = torch.Generator().manual_seed(ctx.seed + 1) if augment else None
     optimizer = torch.optim.Adam(model.parameters(), lr=budget.max_lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=budget.max_lr, total_steps=steps)
     loss_fn = nn.CrossEntropyLoss()
@@ -126,8 +175,9 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, ctx: RunContext, bu
         order = torch.randperm(n, generator=generator).to(ctx.device)
         for start in range(0, n - batch + 1, batch):  # drop the ragged tail: equal batches
             idx = order[start:start + batch]
+            inputs = random_affine(x[idx], augment_generator, *SMALL_SET_AUGMENTATION) if augment else x[idx]
             optimizer.zero_grad(set_to_none=True)
-            loss_fn(model(x[idx]), y[idx]).backward()
+            loss_fn(model(inputs), y[idx]).backward()
             optimizer.step()
             schedule.step()
             step += 1

@@ -39,3 +39,45 @@ def test_smoke_classifier_beats_chance_and_is_cached(small_train, tmp_path):
 def test_bad_training_sets_are_one_line_errors(images, labels, message, tmp_path):
     with pytest.raises(BenchError, match=message):
         train_and_score(images, labels, RunContext(profile="smoke", cache_dir=tmp_path))
+
+
+def _trained_weights(images, labels, budget):
+    from bench.classifier import train_classifier
+
+    model, steps = train_classifier(images, labels, RunContext(profile="smoke"), budget)
+    return steps, [t.detach().clone() for t in model.state_dict().values()]
+
+
+def test_only_sets_where_min_steps_binds_are_augmented(small_train):
+    import torch
+
+    from bench.classifier import Budget
+
+    def same(a, b):
+        return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+    small_images, small_labels = small_train.images[:100], small_train.labels[:100]
+    # 100 images, one epoch = 1 step < min_steps 10: the floor binds, so augmentation changes the training.
+    steps, augmented = _trained_weights(small_images, small_labels, Budget(epochs=1, min_steps=10))
+    _, plain = _trained_weights(small_images, small_labels, Budget(epochs=1, min_steps=10, augment_small_sets=False))
+    assert steps == 10 and not same(augmented, plain)
+    # 1,000 images, one epoch = 8 steps >= min_steps 8: a large set, trained exactly as without augmentation.
+    steps, large = _trained_weights(small_train.images, small_train.labels, Budget(epochs=1, min_steps=8))
+    _, large_plain = _trained_weights(small_train.images, small_train.labels,
+                                      Budget(epochs=1, min_steps=8, augment_small_sets=False))
+    assert steps == 8 and same(large, large_plain)
+
+
+def test_random_affine_keeps_shapes_and_moves_pixels():
+    import torch
+
+    from bench.classifier import random_affine
+
+    x = torch.zeros(4, 1, 28, 28)
+    x[:, :, 10:18, 12:16] = 1.0
+    out = random_affine(x, torch.Generator().manual_seed(0), 15.0, 0.1, 3.0)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert not torch.equal(out, x)
+    # Zero rotation, scale and shift is the identity (up to interpolation round-off).
+    same = random_affine(x, torch.Generator().manual_seed(0), 0.0, 0.0, 0.0)
+    assert torch.allclose(same, x, atol=1e-5)
