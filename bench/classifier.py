@@ -46,6 +46,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.interface import RunContext
+from bench.training import images_to_tensor
 
 N_CLASSES = 10
 BATCH_SIZE = 128
@@ -119,12 +120,6 @@ def check_labelled_set(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarr
     return images, labels.astype(np.int64)
 
 
-def _to_tensor(images: np.ndarray, device: str):
-    import torch
-
-    return torch.tensor(images, dtype=torch.float32, device=device).unsqueeze(1).div_(255.0)
-
-
 def random_affine(x, generator, rotation: float, scale: float, shift: float):
     """A random rotation / scaling / shift of every image of the batch x (n, 1, 28, 28); zero fill.
 
@@ -157,7 +152,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, ctx: RunContext, bu
     torch.manual_seed(ctx.seed)
     generator = torch.Generator().manual_seed(ctx.seed)
     model = build_classifier().to(ctx.device)
-    x, y = _to_tensor(images, ctx.device), torch.from_numpy(labels).to(ctx.device)
+    x, y = images_to_tensor(images, ctx.device), torch.from_numpy(labels).to(ctx.device)
     n = len(x)
     batch = min(BATCH_SIZE, n)
     steps_per_epoch = math.ceil(n / batch)
@@ -193,7 +188,7 @@ def predict(model, images: np.ndarray, device: str) -> np.ndarray:
     outputs = []
     with torch.no_grad():
         for start in range(0, len(images), EVAL_BATCH):
-            outputs.append(model(_to_tensor(images[start:start + EVAL_BATCH], device)).argmax(1).cpu().numpy())
+            outputs.append(model(images_to_tensor(images[start:start + EVAL_BATCH], device)).argmax(1).cpu().numpy())
     return np.concatenate(outputs)
 
 
