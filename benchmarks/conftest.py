@@ -33,6 +33,22 @@ def pytest_report_header(config):
     return run_description()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_cpu_thread():
+    """Torch and BLAS on one thread for the whole session. A second thread makes a time depend on what
+    the other core is doing, which the single-threaded calibration cannot see: pca-cnn's decode read
+    +50% between two runs on an idle machine with two threads. Multi-core throughput is `bench run`'s.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def bench_slice():
     """The first 1,000 test images, and the first 1,000 train images with labels for dataset codecs."""

@@ -2,12 +2,14 @@
 # Regression gates in quick mode (what CI runs after the unit tests):
 #   1. sizes and quality: every configuration against benchmarks/golden.json;
 #   2. times, against the committed baseline of this kind of machine (.benchmarks/<kind>/), by
-#      benchmarks/compare.py: a median more than BENCH_THRESHOLD percent (default 50) slower once
-#      divided by a calibration workload timed before each round (the machine's speed right then),
-#      or more than BENCH_RAW_THRESHOLD percent (default 150) slower as it is. pytest-benchmark's own
-#      comparison table is printed beside it. The regressed benchmarks are measured once more and
-#      fail only if they regress again: on these shared machines a benchmark of an unchanged tree
-#      can run twice as slowly for a moment (measured), a real regression repeats.
+#      benchmarks/compare.py: the best round's time, each round divided by a calibration workload
+#      timed just before it (the machine's speed right then), relative to the whole suite's median
+#      ratio (another CPU), more than BENCH_THRESHOLD percent (default 50) slower, or the best round
+#      more than BENCH_RAW_THRESHOLD percent (default 200) slower as it is. pytest-benchmark's own
+#      comparison table is printed beside it. The regressed benchmarks are measured again, up to
+#      BENCH_RETRIES (3) times, and fail only if they keep regressing: on these shared machines a
+#      benchmark of an unchanged tree can run twice as slowly for a while (measured), a real
+#      regression repeats.
 #      With no baseline for this machine kind, the timings are only recorded.
 #
 #   bash scripts/bench_ci.sh                  # the gates
@@ -18,7 +20,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_QUICK=1
 PY=.venv/bin/python
-kind="$(uname -m)-$(nproc)cpu-py$($PY -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+# Times compare only on the same kind of machine: architecture, cores, CPU model (another model runs
+# some codecs 50% faster or slower than others, which no calibration cancels) and Python.
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1 |
+            tr 'A-Z' 'a-z' | tr -cs 'a-z0-9' '-' | sed 's/^-*//; s/-*$//')
+kind="$(uname -m)-$(nproc)cpu-${cpu_model:-unknown}-py$($PY -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 storage="${BENCH_STORAGE:-.benchmarks/$kind}"
 mkdir -p "$storage"
 
@@ -43,12 +49,28 @@ echo "comparing with $baseline"
 status=0
 $PY "${args[@]}" --benchmark-compare=0001 || status=$?
 gate=($PY -m benchmarks.compare "$baseline" --threshold "${BENCH_THRESHOLD:-50}"
-      --raw-threshold "${BENCH_RAW_THRESHOLD:-150}")
+      --raw-threshold "${BENCH_RAW_THRESHOLD:-200}")
+# A slow spell of a shared machine lasts seconds to minutes and slows some codecs more than the
+# calibration (measured: JPEG decode +60..+120% while the calibration read +20..+30%), so a flagged
+# benchmark is measured again, up to BENCH_RETRIES times a little later; a real regression repeats.
+retries="${BENCH_RETRIES:-3}"
+timing=0
+rm -f "$storage/regressed.txt"
 if ! "${gate[@]}" "$storage/last-run.json" --write-regressed "$storage/regressed.txt"; then
-    echo "measuring the regressed benchmarks once more"
-    mapfile -t regressed < "$storage/regressed.txt"
-    $PY -m pytest -q -o addopts="" "${regressed[@]}" --benchmark-only --benchmark-storage="file://$storage" \
-        --benchmark-json="$storage/confirm.json" || status=$?
-    "${gate[@]}" "$storage/confirm.json" --only "$storage/regressed.txt" || status=1
+    timing=1
+    for attempt in $(seq 1 "$retries"); do
+        mapfile -t regressed < <(cat "$storage/regressed.txt" 2>/dev/null)
+        [ "${#regressed[@]}" -gt 0 ] || break  # the gate failed on something that measuring again cannot fix
+        echo "measuring the regressed benchmarks again ($attempt of $retries)"
+        sleep "${BENCH_RETRY_PAUSE:-30}"
+        $PY -m pytest -q -o addopts="" "${regressed[@]}" --benchmark-only --benchmark-storage="file://$storage" \
+            --benchmark-json="$storage/confirm.json" > "$storage/confirm.log" 2>&1 || { cat "$storage/confirm.log"; break; }
+        cp "$storage/regressed.txt" "$storage/judged.txt"
+        if "${gate[@]}" "$storage/last-run.json" "$storage/confirm.json" --only "$storage/judged.txt" \
+                --write-regressed "$storage/regressed.txt"; then
+            timing=0
+            break
+        fi
+    done
 fi
-exit $status
+exit $((status || timing))
