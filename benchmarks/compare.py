@@ -44,22 +44,21 @@ def _by_name(path: Path) -> dict[str, dict]:
 
 
 def _per_round(bench: dict) -> list[tuple[float, float]] | None:
-    """(seconds per call, calibration seconds) of each round, or None if the file has no rounds."""
+    """(seconds per call of each round, calibration seconds), or None if the file has no rounds."""
     info = bench.get("extra_info", {})
     rounds, calibrations = info.get("rounds_s"), info.get("calibrations_s")
-    if not rounds or not calibrations or len(rounds) != len(calibrations):
+    if not rounds or not calibrations:
         return None
-    calls = info.get("calls_per_round", 1)
-    return [(seconds / calls, calibration) for seconds, calibration in zip(rounds, calibrations, strict=True)]
+    return rounds, calibrations
 
 
 def best_times(bench: dict) -> tuple[float, float] | None:
-    """(best seconds per call, best calibrated time per call) of one benchmark."""
+    """(best seconds per call, that over the best calibration) of one benchmark."""
     rounds = _per_round(bench)
     if rounds is None:
         return None
-    best = min(s for s, _ in rounds)
-    return best, best / min(c for _, c in rounds)
+    best = min(rounds[0])
+    return best, best / min(rounds[1])
 
 
 def ratios(baseline: dict[str, dict], current: dict[str, dict]) -> tuple[dict[str, tuple[float, float]], float]:
