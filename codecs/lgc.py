@@ -38,8 +38,10 @@ VARIANTS = ("vanilla", "vae", "cvae", "contrastive")
 COVARIANCES = ("full", "diag", "tied", "spherical")
 PRECISIONS = ("float32", "float16", "int8")
 MAGIC = b"LGC1"
-#: Autoencoder training budget per profile: (epochs, images used). Smoke trains on a slice.
-AE_BUDGETS = {"smoke": (2, 2000), "default": (3, None), "full": (40, None)}
+#: Autoencoder training budget per profile: (epochs, images used). Smoke trains on a slice, large
+#: enough that the benchmark slice's pinned accuracy means something (measured: 2 epochs of 2,000
+#: images gave chance level, 9.8%; 4 of 10,000, 9 s here, give 69%).
+AE_BUDGETS = {"smoke": (4, 10000), "default": (3, None), "full": (40, None)}
 AE_BATCH = 128
 CONTRASTIVE_WEIGHT = 10.0
 CONTRASTIVE_TEMPERATURE = 0.2
