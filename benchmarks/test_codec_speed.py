@@ -70,7 +70,6 @@ def _pedantic(benchmark, fn, device: str):
     benchmark.extra_info["calls_per_round"] = calls
     benchmark.extra_info["rounds_s"] = list(benchmark.stats.stats.data)
     benchmark.extra_info["calibrations_s"] = calibrations
-    benchmark.extra_info["calibration_s"] = float(np.median(calibrations))
     return out
 
 

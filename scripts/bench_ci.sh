@@ -2,10 +2,10 @@
 # Regression gates in quick mode (what CI runs after the unit tests):
 #   1. sizes and quality: every configuration against benchmarks/golden.json;
 #   2. times, against the committed baseline of this kind of machine (.benchmarks/<kind>/), by
-#      benchmarks/compare.py: the best round's time, each round divided by a calibration workload
-#      timed just before it (the machine's speed right then), relative to the whole suite's median
-#      ratio (another CPU), more than BENCH_THRESHOLD percent (default 50) slower, or the best round
-#      more than BENCH_RAW_THRESHOLD percent (default 200) slower as it is. pytest-benchmark's own
+#      benchmarks/compare.py: the best round's time over the best of a calibration workload timed
+#      before the rounds (the machine's speed right then), relative to the whole suite's median ratio
+#      (another CPU), more than BENCH_THRESHOLD percent (default 50) slower, or the best round more
+#      than BENCH_RAW_THRESHOLD percent (default 200) slower as it is. pytest-benchmark's own
 #      comparison table is printed beside it. The regressed benchmarks are measured again, up to
 #      BENCH_RETRIES (3) times, and fail only if they keep regressing: on these shared machines a
 #      benchmark of an unchanged tree can run twice as slowly for a while (measured), a real
