@@ -35,7 +35,7 @@ from pathlib import Path
 SUITE_MIN = 20
 
 
-def _by_name(path: Path) -> dict[str, dict]:
+def read_results(path: Path) -> dict[str, dict]:
     try:
         data = json.loads(Path(path).read_text())
         return {b["fullname"]: b for b in data["benchmarks"]}
@@ -81,10 +81,10 @@ def main(argv=None) -> int:
     parser.add_argument("--write-regressed", type=Path, help="write the regressed node ids here")
     parser.add_argument("--only", type=Path, help="judge only the node ids listed in this file")
     args = parser.parse_args(argv)
-    baseline = _by_name(args.baseline)
+    baseline = read_results(args.baseline)
     current = {}
     for path in args.current:
-        current.update(_by_name(path))
+        current.update(read_results(path))
     if not any(_per_round(b) for b in baseline.values()) and baseline:
         print(f"timing gate: {args.baseline} has no per-round times (recorded by an older suite); "
               "re-record it with scripts/bench_ci.sh --save-baseline")

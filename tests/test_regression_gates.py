@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import baseline
 from benchmarks import compare as compare_timings
 from benchmarks.golden import compare
 
@@ -109,3 +110,12 @@ def test_a_baseline_from_an_older_suite_asks_to_be_re_recorded(tmp_path, capsys)
     old.write_text(json.dumps({"benchmarks": [{"fullname": "t::a", "stats": {"median": 1.0}, "extra_info": {}}]}))
     assert compare_timings.main([str(old), str(_results(tmp_path / "now.json", {"t::a": 1.0}))]) == 1
     assert "re-record" in capsys.readouterr().out
+
+
+def test_the_baseline_takes_each_benchmark_from_its_median_run(tmp_path):
+    runs = [_results(tmp_path / f"run{i}.json", seconds) for i, seconds in
+            enumerate([{"t::a": 1.0, "t::b": 3.0}, {"t::a": 1.6, "t::b": 1.0}, {"t::a": 1.2, "t::b": 2.0}])]
+    out = tmp_path / "baseline.json"
+    assert baseline.main([str(out), *map(str, runs)]) == 0
+    merged = compare_timings.read_results(out)
+    assert {name: entry["extra_info"]["rounds_s"] for name, entry in merged.items()} == {"t::a": [1.2], "t::b": [2.0]}
