@@ -18,7 +18,7 @@ reads +64% to +94% here and fails at the default +50%; an unchanged codec can re
 while on these shared machines (up to +82% measured), which is why scripts/bench_ci.sh measures a
 flagged benchmark again before it fails (see the README's "Regression gates"). Exits 1 and lists the
 regressed ones; `--write-regressed` writes their pytest node ids, so that scripts/bench_ci.sh can
-measure them once more, pass that run after the first one and judge `--only` them (later files
+measure them again, pass that run after the first one and judge `--only` them (later files
 replace earlier ones' entries). Benchmarks missing from the baseline are listed and do not fail (a
 new codec has no baseline yet); one listed in `--only` but not measured fails.
 """
@@ -43,22 +43,15 @@ def read_results(path: Path) -> dict[str, dict]:
         raise SystemExit(f"benchmarks.compare: cannot read pytest-benchmark results {path}: {exc}") from None
 
 
-def _per_round(bench: dict) -> list[tuple[float, float]] | None:
-    """(seconds per call of each round, calibration seconds), or None if the file has no rounds."""
+def best_times(bench: dict) -> tuple[float, float] | None:
+    """(best seconds per call, that over the best calibration) of one benchmark, or None where the
+    file has no per-round times."""
     info = bench.get("extra_info", {})
     rounds, calibrations = info.get("rounds_s"), info.get("calibrations_s")
     if not rounds or not calibrations:
         return None
-    return rounds, calibrations
-
-
-def best_times(bench: dict) -> tuple[float, float] | None:
-    """(best seconds per call, that over the best calibration) of one benchmark."""
-    rounds = _per_round(bench)
-    if rounds is None:
-        return None
-    best = min(rounds[0])
-    return best, best / min(rounds[1])
+    best = min(rounds)
+    return best, best / min(calibrations)
 
 
 def ratios(baseline: dict[str, dict], current: dict[str, dict]) -> tuple[dict[str, tuple[float, float]], float]:
@@ -85,7 +78,7 @@ def main(argv=None) -> int:
     current = {}
     for path in args.current:
         current.update(read_results(path))
-    if not any(_per_round(b) for b in baseline.values()) and baseline:
+    if baseline and not any(best_times(b) for b in baseline.values()):
         print(f"timing gate: {args.baseline} has no per-round times (recorded by an older suite); "
               "re-record it with scripts/bench_ci.sh --save-baseline")
         return 1

@@ -17,6 +17,7 @@ from bench import create_codec
 from bench.data import load_split
 from bench.environment import device_name, resolve_device
 from bench.interface import RunContext
+from bench.reproducible import torch_threads
 
 SLICE = 1000
 QUICK = bool(os.environ.get("BENCH_QUICK"))
@@ -42,16 +43,10 @@ def one_cpu_thread():
     run`'s. Codecs are fitted outside it, as the golden values were (a chance-level LGC accuracy moved
     by 0.04 when its smoke autoencoder trained with one BLAS thread).
     """
-    import torch
     from threadpoolctl import threadpool_limits
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(before)
+    with torch_threads("cpu", 1), threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="session")
