@@ -21,10 +21,10 @@ import numpy as np
 import zstandard
 
 from bench import ImageCodec, register_codec
-from bench.container import pack_images, unpack_images
+from bench.coding.container import pack_images, unpack_images
+from bench.coding.parallel import decode_each, encode_each
+from bench.data.idx import from_idx, to_idx
 from bench.errors import CorruptStreamError
-from bench.idx import from_idx, to_idx
-from bench.parallel import decode_each, encode_each
 
 FRAMINGS = ("whole", "per-image")
 BOTH_FRAMINGS = [{"framing": "whole"}, {"framing": "per-image"}]

@@ -20,12 +20,12 @@ import warnings
 import numpy as np
 
 from bench import DatasetCodec, create_codec, register_codec
-from bench.classifier import N_CLASSES, Budget, build_classifier, train_classifier
-from bench.container import read_varint, write_varint
-from bench.data import Split
+from bench.api.codec import RunContext
+from bench.coding.container import read_varint, write_varint
+from bench.data.mnist import Split
 from bench.errors import CorruptStreamError
-from bench.interface import RunContext
-from bench.model_cache import load_or_train
+from bench.learn.classifier import N_CLASSES, Budget, build_classifier, train_classifier
+from bench.learn.model_cache import load_or_train
 
 FORMAT_VERSION = 1
 #: The lossless byte codecs of baselines/bytestream.py a payload may use; the index is stored.

@@ -12,9 +12,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from bench import ImageCodec, register_codec
-from bench.container import pack_images, unpack_images
+from bench.coding.container import pack_images, unpack_images
+from bench.coding.parallel import decode_each, encode_each
 from bench.errors import CorruptStreamError
-from bench.parallel import decode_each, encode_each
 
 
 class PillowCodec(ImageCodec):

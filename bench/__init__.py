@@ -1,8 +1,8 @@
 """MNIST compression benchmark harness: data, codec registry, runner, results and reports."""
 
+from bench.api.codec import Codec, DatasetCodec, ImageCodec
+from bench.api.registry import create_codec, list_codecs, register_codec
 from bench.errors import BenchError, CorruptStreamError
-from bench.interface import Codec, DatasetCodec, ImageCodec
-from bench.registry import create_codec, list_codecs, register_codec
 
 __all__ = [
     "BenchError",

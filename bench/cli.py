@@ -23,9 +23,9 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bench.data import SPLITS
-    from bench.environment import DEVICES
-    from bench.interface import PROFILES
+    from bench.api.codec import PROFILES
+    from bench.data.mnist import SPLITS
+    from bench.run.environment import DEVICES
 
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_list(args) -> int:
-    from bench.registry import get_entry, list_codecs
+    from bench.api.registry import get_entry, list_codecs
 
     names = list_codecs(args.pattern)
     if not names:
@@ -79,11 +79,11 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from bench.data import load_split
-    from bench.environment import device_name, resolve_device
-    from bench.interface import RunContext
-    from bench.registry import parse_spec
-    from bench.runner import run
+    from bench.api.codec import RunContext
+    from bench.api.registry import parse_spec
+    from bench.data.mnist import load_split
+    from bench.run.environment import device_name, resolve_device
+    from bench.run.runner import run
 
     configs = parse_spec(args.codecs)
     device = resolve_device(args.device)
@@ -107,14 +107,14 @@ def cmd_run(args) -> int:
           f"{time.perf_counter() - start:.1f} s")
     print(harness_overhead_line(table))
     if not args.no_report:
-        from bench.report import render_report
+        from bench.report.render import render_report
 
         print(f"report: {render_report(store.dir)}")
     return 1 if failed else 0
 
 
 def cmd_report(args) -> int:
-    from bench.report import render_report
+    from bench.report.render import render_report
 
     print(f"report: {render_report(args.source, args.out, args.export_table)}")
     if args.export_table:

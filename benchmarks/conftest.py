@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from bench import create_codec
-from bench.data import load_split
-from bench.environment import device_name, resolve_device
-from bench.interface import RunContext
-from bench.reproducible import torch_threads
+from bench.api.codec import RunContext
+from bench.coding.reproducible import torch_threads
+from bench.data.mnist import load_split
+from bench.run.environment import device_name, resolve_device
 
 SLICE = 1000
 QUICK = bool(os.environ.get("BENCH_QUICK"))

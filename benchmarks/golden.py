@@ -17,9 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-from bench import metrics
-from bench.classifier import train_and_score
-from bench.registry import config_label, get_entry, parse_spec
+from bench.api.registry import config_label, get_entry, parse_spec
+from bench.learn.classifier import train_and_score
+from bench.run import metrics
 
 GOLDEN_PATH = Path(__file__).with_name("golden.json")
 #: Relative band for learned codecs' bytes and MSE, absolute band for accuracy.
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     from bench import create_codec
-    from bench.data import load_split
+    from bench.data.mnist import load_split
 
     from .conftest import SLICE, bench_context_value
 

@@ -15,10 +15,10 @@ import time
 import numpy as np
 import pytest
 
-from bench import metrics
-from bench.environment import device_name
-from bench.registry import config_label, get_entry, parse_spec
-from bench.timing import synchronize
+from bench.api.registry import config_label, get_entry, parse_spec
+from bench.run import metrics
+from bench.run.environment import device_name
+from bench.run.timing import synchronize
 
 from .calibration import calibration_seconds
 from .conftest import QUICK, one_cpu_thread

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench.registry import config_label, parse_spec
+from bench.api.registry import config_label, parse_spec
 
 from .golden import GOLDEN_PATH, compare, is_exact, measure
 

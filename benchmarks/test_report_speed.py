@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.report import render_report
+from bench.report.render import render_report
 
 WHOLE_MNIST = 70_000
 LOSSLESS_FAMILIES, LOSSY_FAMILIES, DATASET_FAMILIES = 12, 9, 4

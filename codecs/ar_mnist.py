@@ -22,8 +22,8 @@ import struct
 import numpy as np
 
 from bench import ImageCodec, register_codec
-from bench.container import check_content, content_digest, seal, unseal
-from bench.entropy import (
+from bench.coding.container import check_content, content_digest, seal, unseal
+from bench.coding.entropy import (
     BACKENDS,
     PRECISION_BITS,
     Decoder,
@@ -33,7 +33,7 @@ from bench.entropy import (
     quantize,
 )
 from bench.errors import BenchError, CorruptStreamError
-from bench.model_cache import load_or_train
+from bench.learn.model_cache import load_or_train
 
 MAGIC = b"ARM1"
 SIDE = 28
@@ -134,7 +134,7 @@ class ArMnist(ImageCodec):
 
     # -- training --------------------------------------------------------------------------------
     def fit(self, train, ctx) -> None:
-        from bench.interface import PROFILES
+        from bench.api.codec import PROFILES
 
         if ctx.profile not in PROFILES:
             raise ValueError(f"unknown profile {ctx.profile!r}")

@@ -21,7 +21,7 @@ codec must run). `writeup_loss` reports that quantity on the test split, decoded
 beside the harness's MSE/PSNR on [0, 1] pixels at 28x28.
 
 `entropy_coded=True` range-codes the uint8 code with one histogram per dimension counted on the train
-split's codes (`bench.latent_coding`): the real rate of the same latent.
+split's codes (`bench.coding.latent`): the real rate of the same latent.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench import ImageCodec, register_codec
+from bench.coding.latent import FactorizedHistogram, compress_latents, decompress_latents, seal, unseal
 from bench.errors import CorruptStreamError
-from bench.latent_coding import FactorizedHistogram, compress_latents, decompress_latents, seal, unseal
-from bench.model_cache import load_or_train
-from bench.torch_io import load_state, pack_model, state_to_bytes, unpack_model
-from bench.training import (
+from bench.learn.model_cache import load_or_train
+from bench.learn.torch_io import load_state, pack_model, state_to_bytes, unpack_model
+from bench.learn.training import (
     TRAINING_CODE_VERSION,
     TrainingBudget,
     apply_in_batches,
@@ -229,7 +229,7 @@ class Bican(ImageCodec):
         return float(np.mean((to_model_input(images, "cpu").numpy() - recreated) ** 2))
 
     def extra_columns(self) -> dict:
-        from bench.data import load_split
+        from bench.data.mnist import load_split
 
         return {
             # On the real test split, as the write-up's validation loss (harness time, not timed).

@@ -14,7 +14,7 @@ accounting beside them.
   model serves every `step` of the sweep (lam / step**2 is where a uniform quantiser of that step is
   rate-distortion optimal, so each step gets its own trade-off).
 - Coding: q = round(latent / step), range-coded with one histogram per dimension counted on the
-  quantised train latents (`bench.latent_coding`); the histograms, not the training prior, are the
+  quantised train latents (`bench.coding.latent`); the histograms, not the training prior, are the
   probability model the decoder holds, stored beside the decoder weights (`model_bytes`).
 """
 
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench import ImageCodec, register_codec
-from bench.latent_coding import UniformLatentCode
-from bench.model_cache import load_or_train
-from bench.torch_io import load_state, pack_model, state_to_bytes, unpack_model
-from bench.training import (
+from bench.learn.latent_code import UniformLatentCode
+from bench.learn.model_cache import load_or_train
+from bench.learn.torch_io import load_state, pack_model, state_to_bytes, unpack_model
+from bench.learn.training import (
     TRAINING_CODE_VERSION,
     TrainingBudget,
     apply_in_batches,

@@ -28,11 +28,11 @@ import zlib
 import numpy as np
 
 from bench import DatasetCodec, create_codec, register_codec
-from bench.classifier import N_CLASSES
-from bench.container import read_varint, write_varint
+from bench.api.codec import RunContext
+from bench.coding.container import read_varint, write_varint
 from bench.errors import CorruptStreamError
-from bench.interface import RunContext
-from bench.model_cache import load_or_train
+from bench.learn.classifier import N_CLASSES
+from bench.learn.model_cache import load_or_train
 
 VARIANTS = ("vanilla", "vae", "cvae", "contrastive")
 COVARIANCES = ("full", "diag", "tied", "spherical")

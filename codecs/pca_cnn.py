@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench import ImageCodec, register_codec
-from bench.latent_coding import UniformLatentCode
-from bench.model_cache import load_or_train
-from bench.pca import principal_axes
-from bench.torch_io import load_state, pack_model, state_to_bytes, unpack_model
-from bench.training import (
+from bench.learn.latent_code import UniformLatentCode
+from bench.learn.model_cache import load_or_train
+from bench.learn.principal_axes import principal_axes
+from bench.learn.torch_io import load_state, pack_model, state_to_bytes, unpack_model
+from bench.learn.training import (
     TRAINING_CODE_VERSION,
     TrainingBudget,
     apply_in_batches,

@@ -12,12 +12,12 @@ Coding runs all images of a batch in lockstep, one raster position at a time: fo
 decoder gathers the (already decoded) windows of every image, evaluates the network once for the
 images whose window holds a nonzero pixel (an all-zero window's table depends on the position
 alone and is computed once), quantises the probabilities to integer tables
-(`bench.entropy.quantize`) and decodes one pixel of every image. The encoder runs exactly the same loop with the same tensor shapes (it
+(`bench.coding.entropy.quantize`) and decodes one pixel of every image. The encoder runs exactly the same loop with the same tensor shapes (it
 only reads the true pixels instead of decoding them), so both sides compute bit-identical tables.
 What else decides those bits (device, torch version, CPU instruction set, thread count, GPU model)
 is recorded in the stream header; a decoder with different settings refuses, in one line.
 
-Stream: a sealed container (`bench.container.seal`): header (shape, configuration, model id, float
+Stream: a sealed container (`bench.coding.container.seal`): header (shape, configuration, model id, float
 settings), the range-coded body, and a digest of the decoded images, checked after decoding.
 """
 
@@ -29,12 +29,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bench import ImageCodec, register_codec
-from bench.container import check_content, content_digest, pack_chunks, seal, unpack_chunks, unseal
-from bench.entropy import BACKENDS, Decoder, Encoder, code_length_columns, ideal_bits, quantize
+from bench.api.codec import PROFILES
+from bench.coding.container import check_content, content_digest, pack_chunks, seal, unpack_chunks, unseal
+from bench.coding.entropy import BACKENDS, Decoder, Encoder, code_length_columns, ideal_bits, quantize
+from bench.coding.reproducible import check_float_settings, float_settings, torch_threads
 from bench.errors import BenchError, CorruptStreamError
-from bench.interface import PROFILES
-from bench.model_cache import load_or_train
-from bench.reproducible import check_float_settings, float_settings, torch_threads
+from bench.learn.model_cache import load_or_train
 
 MAGIC = b"PXC1"
 SIDE = 28

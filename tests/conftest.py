@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from bench.data import load_split
-from bench.registry import _REGISTRY
+from bench.api.registry import _REGISTRY
+from bench.data.mnist import load_split
 
 
 @pytest.fixture(scope="session")

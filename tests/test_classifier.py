@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from bench.classifier import score_training_set, train_and_score
-from bench.data import load_split
+from bench.api.codec import RunContext
+from bench.data.mnist import load_split
 from bench.errors import BenchError
-from bench.interface import RunContext
+from bench.learn.classifier import score_training_set, train_and_score
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def test_smoke_classifier_beats_chance_and_is_cached(small_train, tmp_path):
     # A different training set (one label changed) is a different cache entry.
     labels = small_train.labels.copy()
     labels[0] = (labels[0] + 1) % 10
-    from bench.classifier import score_key
+    from bench.learn.classifier import score_key
 
     assert score_key(small_train.images, labels, ctx) != score_key(small_train.images, small_train.labels, ctx)
 
@@ -42,7 +42,7 @@ def test_bad_training_sets_are_one_line_errors(images, labels, message, tmp_path
 
 
 def _trained_weights(images, labels, budget):
-    from bench.classifier import train_classifier
+    from bench.learn.classifier import train_classifier
 
     model, steps = train_classifier(images, labels, RunContext(profile="smoke"), budget)
     return steps, [t.detach().clone() for t in model.state_dict().values()]
@@ -51,7 +51,7 @@ def _trained_weights(images, labels, budget):
 def test_only_sets_where_min_steps_binds_are_augmented(small_train):
     import torch
 
-    from bench.classifier import Budget
+    from bench.learn.classifier import Budget
 
     def same(a, b):
         return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
@@ -71,7 +71,7 @@ def test_only_sets_where_min_steps_binds_are_augmented(small_train):
 def test_random_affine_keeps_shapes_and_moves_pixels():
     import torch
 
-    from bench.classifier import random_affine
+    from bench.learn.classifier import random_affine
 
     x = torch.zeros(4, 1, 28, 28)
     x[:, :, 10:18, 12:16] = 1.0

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from bench import create_codec, list_codecs
-from bench.data import load_split
+from bench.api.codec import RunContext
+from bench.api.registry import get_entry, parse_spec
+from bench.data.mnist import load_split
 from bench.errors import BenchError
-from bench.interface import RunContext
-from bench.registry import get_entry, parse_spec
 
 IMAGE_CONFIGS = [(n, p) for n, p in parse_spec("*") if get_entry(n).kind != "dataset"]
 

@@ -3,11 +3,11 @@ import pytest
 from bench_baselines.coreset import pairwise_gradient_distances, unpack_labelled_subset
 
 from bench import create_codec
+from bench.api.codec import RunContext
 from bench.cli import main
-from bench.data import load_split
+from bench.data.mnist import load_split
 from bench.errors import CorruptStreamError
-from bench.interface import RunContext
-from bench.results import load_table
+from bench.run.results import load_table
 
 
 @pytest.fixture(scope="module")

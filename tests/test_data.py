@@ -4,8 +4,8 @@ import shutil
 import numpy as np
 import pytest
 
-from bench import data
-from bench.data import load_split
+from bench.data import mnist as data
+from bench.data.mnist import load_split
 from bench.errors import DataError
 
 TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bench import entropy
+from bench.coding import entropy
 
 
 def _skewed_source(n: int, k: int, seed: int = 0):

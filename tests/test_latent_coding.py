@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from bench import entropy
+from bench.coding import entropy
+from bench.coding.latent import FactorizedHistogram, compress_latents, decompress_latents
 from bench.errors import CorruptStreamError
-from bench.latent_coding import FactorizedHistogram, compress_latents, decompress_latents
 
 
 def _laplace_latents(n, d, seed):
@@ -51,8 +51,8 @@ def test_damaged_streams_and_foreign_models_are_reported():
 
 def test_uniform_latent_code_caches_its_tables_and_counts_clipped_values(tmp_path):
     from bench import create_codec
-    from bench.interface import RunContext
-    from bench.latent_coding import UniformLatentCode
+    from bench.api.codec import RunContext
+    from bench.learn.latent_code import UniformLatentCode
 
     rng = np.random.default_rng(5)
     train, coded = rng.normal(scale=2.0, size=(2000, 6)), rng.normal(scale=2.0, size=(300, 6))

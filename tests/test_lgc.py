@@ -3,11 +3,11 @@ import pytest
 from bench_codecs.lgc import bic_candidates, fit_class_mixture, pack_array, sample_mixture
 
 from bench import create_codec
+from bench.api.codec import RunContext
 from bench.cli import main
-from bench.data import load_split
+from bench.data.mnist import load_split
 from bench.errors import CorruptStreamError
-from bench.interface import RunContext
-from bench.results import load_table
+from bench.run.results import load_table
 
 
 def _clusters(centres, n_each, seed=0):

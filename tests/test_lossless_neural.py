@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from bench import ImageCodec, create_codec, register_codec
+from bench.api.codec import RunContext
 from bench.cli import main
-from bench.container import seal, unseal
-from bench.data import load_split
+from bench.coding.container import seal, unseal
+from bench.coding.reproducible import IncompatibleDecoderError
+from bench.data.mnist import load_split
 from bench.errors import BenchError
-from bench.interface import RunContext
-from bench.reproducible import IncompatibleDecoderError
-from bench.results import load_table
+from bench.run.results import load_table
 
 # One configuration of each codec and how many mutated streams its fuzz test decodes (a pixelcnn
 # decode is the slower one: 784 network calls).

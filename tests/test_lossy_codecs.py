@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from bench import create_codec
-from bench.data import load_split
-from bench.interface import RunContext
-from bench.latent_coding import decompress_latents
-from bench.model_cache import load_or_train
+from bench.api.codec import RunContext
+from bench.coding.latent import decompress_latents
+from bench.data.mnist import load_split
+from bench.learn.model_cache import load_or_train
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_conv_ae_decodes_in_a_fresh_process(train_slice, smoke_cache, test_image
     np.save(tmp_path / "expected.npy", codec.decompress((tmp_path / "stream.bin").read_bytes()))
     script = (
         "import numpy as np, sys\n"
-        "from bench import create_codec\nfrom bench.data import load_split\nfrom bench.interface import RunContext\n"
+        "from bench import create_codec\nfrom bench.data.mnist import load_split\nfrom bench.api.codec import RunContext\n"
         "codec = create_codec('conv-ae', latent_dims=78)\n"
         f"codec.fit(load_split('train', limit=2000), RunContext(profile='smoke', cache_dir={str(smoke_cache)!r}))\n"
         f"out = codec.decompress(open({str(tmp_path / 'stream.bin')!r}, 'rb').read())\n"

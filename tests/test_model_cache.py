@@ -1,8 +1,8 @@
 import pytest
 
 from bench import create_codec
-from bench.interface import RunContext
-from bench.model_cache import load_or_train
+from bench.api.codec import RunContext
+from bench.learn.model_cache import load_or_train
 
 
 def test_trains_once_then_reuses(tmp_path):

@@ -1,8 +1,8 @@
 import pytest
 
 from bench import ImageCodec, create_codec, list_codecs, register_codec
+from bench.api.registry import config_label, parse_spec
 from bench.errors import CodecError
-from bench.registry import config_label, parse_spec
 
 CLASSICAL = {"raw", "gzip", "zstd", "brotli", "lzma", "bz2", "png", "webp", "webp-lossy"}
 

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import artifacts, report
 from bench.cli import main
-from bench.report import build_context, pareto_mask, render_report
+from bench.report import render as report
+from bench.report.render import build_context, pareto_mask, render_report
+from bench.run import artifacts
 
 FIGURES = {"compression-vs-accuracy", "rate-distortion", "reconstructions", "per-digit-error", "tsne", "throughput"}
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")

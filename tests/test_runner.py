@@ -6,7 +6,7 @@ import pytest
 
 from bench import DatasetCodec, ImageCodec, register_codec
 from bench.cli import main
-from bench.results import COLUMNS, load_table
+from bench.run.results import COLUMNS, load_table
 
 
 def run_cli(*args) -> int:

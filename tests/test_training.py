@@ -1,10 +1,10 @@
-"""bench.training: seeded training loops and batched inference shared by the learned lossy codecs."""
+"""bench.learn.training: seeded training loops and batched inference shared by the learned lossy codecs."""
 
 import numpy as np
 import pytest
 
-from bench.interface import RunContext
-from bench.training import (
+from bench.api.codec import RunContext
+from bench.learn.training import (
     TrainingBudget,
     apply_in_batches,
     images_to_tensor,

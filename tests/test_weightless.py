@@ -15,9 +15,9 @@ from bench_codecs.weightless import lockstep, stream, writeup_example
 from bench_codecs.weightless.models import PIXELS, build_model
 
 from bench import create_codec
-from bench.data import load_split
+from bench.api.codec import RunContext
+from bench.data.mnist import load_split
 from bench.errors import CorruptStreamError
-from bench.interface import RunContext
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench import ImageCodec, entropy, register_codec
-from bench.container import check_content, content_digest
+from bench import ImageCodec, register_codec
+from bench.api.codec import PROFILES, RunContext
+from bench.coding import entropy
+from bench.coding.container import check_content, content_digest
+from bench.coding.reproducible import IncompatibleDecoderError, check_float_settings, float_settings
 from bench.errors import CorruptStreamError
-from bench.interface import PROFILES, RunContext
-from bench.reproducible import IncompatibleDecoderError, check_float_settings, float_settings
 
 from . import stream
 from .lockstep import (

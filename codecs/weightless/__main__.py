@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data import load_split
+from bench.api.codec import PROFILES
+from bench.data.mnist import load_split
 from bench.errors import BenchError
-from bench.interface import PROFILES
 
 from . import config_for, decode, encode
 from .models import MODELS

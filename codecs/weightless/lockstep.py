@@ -17,8 +17,8 @@ import zlib
 import numpy as np
 import torch
 
-from bench import entropy
-from bench.reproducible import torch_threads
+from bench.coding import entropy
+from bench.coding.reproducible import torch_threads
 
 from .models import BINS, PIXELS, SIDE, build_model, prior_tables
 
@@ -85,7 +85,7 @@ class DecodeSide:
 
 
 def _tables(probs: torch.Tensor) -> np.ndarray:
-    """Model probabilities -> integer frequency tables (bench.entropy.quantize is the only rounding)."""
+    """Model probabilities -> integer frequency tables (bench.coding.entropy.quantize is the only rounding)."""
     return entropy.quantize(probs.detach().to("cpu", torch.float64).numpy())
 
 

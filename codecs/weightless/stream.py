@@ -1,14 +1,14 @@
 """The weightless stream: a small header, per-chunk checks, the coded chunks. No weights.
 
     magic "WLNN" | format version (1 byte) | varint header length | header (JSON, UTF-8)
-    | content digest (bench.container.content_digest, 16 bytes)
+    | content digest (bench.coding.container.content_digest, 16 bytes)
     | per chunk: CRC-32 of its pixels, CRC-32 of the model's weights after the update (8 bytes)
     | CRC-32 of everything before it (4 bytes)
-    | chunk count, chunk lengths, range-coded chunks      (bench.container.pack_chunks)
+    | chunk count, chunk lengths, range-coded chunks      (bench.coding.container.pack_chunks)
 
 The header holds what a decoder needs to rebuild the encoder's model from nothing: model config,
 seed, chunk sizes (as the rule that makes them), whether deterministic algorithms were on, and the
-float settings (`bench.reproducible.float_settings`: thread count, device, torch version, CPU
+float settings (`bench.coding.reproducible.float_settings`: thread count, device, torch version, CPU
 instruction set or GPU model). A decoder that cannot reproduce those refuses, in one line, before
 decoding anything.
 
@@ -24,7 +24,7 @@ import os
 import struct
 import zlib
 
-from bench.container import CONTENT_DIGEST_BYTES, pack_chunks, read_varint, unpack_chunks, write_varint
+from bench.coding.container import CONTENT_DIGEST_BYTES, pack_chunks, read_varint, unpack_chunks, write_varint
 from bench.errors import CorruptStreamError
 
 MAGIC = b"WLNN"

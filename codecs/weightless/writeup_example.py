@@ -11,7 +11,7 @@ of six binary digits (data.txt: 30 x "dddddd\\n" = 210 bytes) with:
   next line (arithmetic-compressor, StaticModel); the first line is stored raw.
 It writes each line's code as ASCII '0'/'1' characters plus a newline and reports 210 -> 148 bytes.
 
-Here the same model and updates drive `bench.entropy` (backend "arithmetic-compressor", tables
+Here the same model and updates drive `bench.coding.entropy` (backend "arithmetic-compressor", tables
 from `quantize`) as ONE bit stream, so the size is real bits: 1 byte for the raw first line
 (6 bits) + the coded bytes. The decoder runs the same updates on the lines it decodes. The number
 of lines and their length are the example's constants, known to both sides (as in the write-up).
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench import entropy
+from bench.coding import entropy
 from bench.errors import CorruptStreamError
 
 #: The write-up's data.txt, line by line.

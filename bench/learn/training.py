@@ -16,22 +16,21 @@ A model cache keyed by a codec's module must also see this file: `TRAINING_CODE_
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from bench.interface import RunContext
-from bench.torch_io import training_threads
+from bench.api.codec import RunContext
+from bench.api.identity import source_digest
+from bench.learn.torch_io import training_threads
 
 #: Hash of this file: codecs put it in their model-cache parameters, since the cache key hashes only
 #: the codec's own module and a change here changes what training produces.
-TRAINING_CODE_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+TRAINING_CODE_VERSION = source_digest([__file__])
 
 
 #: The one-cycle schedule's warm-up (10% of the steps) must span at least two steps.

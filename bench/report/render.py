@@ -2,7 +2,7 @@
 
 `render_report(source)` reads `source/results.parquet` (or `.csv`, or a table file), summarises the
 repetitions of each configuration, draws the figures with matplotlib (Agg, no pyplot state) as base64
-PNGs, and fills `reports/template.html.j2`. The page loads nothing from anywhere: it opens from disk.
+PNGs, and fills `template.html.j2` (beside this module, inside the package). The page loads nothing from anywhere: it opens from disk.
 
 The report reads whatever rows the table holds: any column may be missing or NaN (codecs that have
 not run simply have no rows), and every section without data says so instead of breaking.
@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import artifacts
-from bench.data import PROJECT_ROOT
 from bench.errors import BenchError
-from bench.results import COLUMNS, load_table
+from bench.run import artifacts
+from bench.run.results import COLUMNS, load_table
 
-TEMPLATE_DIR = PROJECT_ROOT / "reports"
+TEMPLATE_DIR = Path(__file__).parent
 TEMPLATE_NAME = "template.html.j2"
 PIXELS_PER_IMAGE = 28 * 28
 GRID_DIGITS = 16  # test digits per row of the picture grid
@@ -614,7 +613,7 @@ def figure_throughput(frame: pd.DataFrame) -> Figure:
 # --------------------------------------------------------------------------------------- provenance
 
 def provenance(frame: pd.DataFrame, source: Path) -> list[tuple[str, str]]:
-    from bench.environment import git_sha, library_versions
+    from bench.run.environment import git_sha, library_versions
 
     def values(column: str, limit: int = 8) -> str:
         found = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)

@@ -1,20 +1,15 @@
-"""Provenance: device resolution, library versions, git commit."""
+"""Provenance: device resolution, library versions, git commit of the run."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
 import platform
 import subprocess
-from pathlib import Path
 
-from bench.data import PROJECT_ROOT
+from bench.data.mnist import PROJECT_ROOT
 from bench.errors import BenchError
 
 DEVICES = ("auto", "cpu", "cuda")
-#: Bump when the way cells are measured changes, so that `--resume` re-runs old cells.
-HARNESS_VERSION = 1
 
 
 def resolve_device(requested: str) -> str:
@@ -64,13 +59,3 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[dist] = "not installed"
     return versions
-
-
-def code_version(cls: type) -> str:
-    """Hash of the source files that define a codec: its module, or its whole folder for a package."""
-    path = Path(inspect.getsourcefile(cls))
-    files = sorted(path.parent.rglob("*.py")) if path.parent.name not in ("codecs", "baselines") else [path]
-    h = hashlib.sha256(str(HARNESS_VERSION).encode())
-    for f in files:
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]

@@ -15,8 +15,8 @@ import pkgutil
 import sys
 from dataclasses import dataclass
 
+from bench.api.codec import Codec
 from bench.errors import CodecError
-from bench.interface import Codec
 
 PLUGIN_PACKAGES = ("bench_baselines", "bench_codecs")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 
-from bench.container import pack_chunks, unpack_chunks
+from bench.coding.container import pack_chunks, unpack_chunks
+from bench.coding.reproducible import torch_threads
 from bench.errors import BenchError
-from bench.reproducible import torch_threads
 
 #: Threads for CPU training. Measured on the 2-core machine these codecs were built on, with other
 #: jobs running: one thread took 83 ms per batch, two took 1,072 ms (OpenMP workers spin-waiting

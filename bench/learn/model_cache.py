@@ -13,8 +13,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.environment import code_version
-from bench.interface import Codec, RunContext
+from bench.api.codec import Codec, RunContext
+from bench.api.identity import code_version
 
 
 def model_key(codec: Codec, data_digest: str, ctx: RunContext, tag: str = "model",

@@ -33,7 +33,6 @@ codec's output) is trained once.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import math
@@ -44,9 +43,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.api.codec import RunContext
+from bench.api.identity import source_digest
 from bench.errors import BenchError
-from bench.interface import RunContext
-from bench.training import images_to_tensor
+from bench.learn.training import images_to_tensor
 
 N_CLASSES = 10
 BATCH_SIZE = 128
@@ -193,15 +193,12 @@ def predict(model, images: np.ndarray, device: str) -> np.ndarray:
 
 
 def accuracy_on_test_split(model, ctx: RunContext) -> float:
-    from bench.data import load_split
+    from bench.data.mnist import load_split
 
     test = load_split("test", ctx.data_dir)
     return float((predict(model, test.images, ctx.device) == test.labels).mean())
 
 
-def _code_digest() -> str:
-    """Hash of this module's syntax tree: editing a comment does not throw the cached scores away."""
-    return hashlib.sha256(ast.dump(ast.parse(Path(__file__).read_text())).encode()).hexdigest()[:16]
 
 
 def score_key(images: np.ndarray, labels: np.ndarray, ctx: RunContext) -> str:
@@ -214,7 +211,7 @@ def score_key(images: np.ndarray, labels: np.ndarray, ctx: RunContext) -> str:
         "seed": ctx.seed,
         # CPU and GPU kernels differ in the last bits; their scores are kept apart.
         "device": ctx.device.split(":")[0],
-        "code": _code_digest(),
+        "code": source_digest([__file__]),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 

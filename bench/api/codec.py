@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 if TYPE_CHECKING:
-    from bench.data import Split
+    from bench.data.mnist import Split
 
 PROFILES = ("smoke", "default", "full")
 

@@ -37,14 +37,14 @@ def map_chunks(fn: Callable[[Sequence], list], items: Sequence, workers: int | N
 
 
 def _encode_chunk(name: str, params: dict, images) -> list[bytes]:
-    from bench.registry import create_codec
+    from bench.api.registry import create_codec
 
     codec = create_codec(name, **params)
     return [codec.encode_one(image) for image in images]
 
 
 def _decode_chunk(name: str, params: dict, blobs) -> list:
-    from bench.registry import create_codec
+    from bench.api.registry import create_codec
 
     codec = create_codec(name, **params)
     return [codec.decode_one(blob) for blob in blobs]

@@ -17,13 +17,15 @@ from datetime import datetime, timezone
 import numpy as np
 from tqdm import tqdm
 
-from bench import artifacts, classifier, metrics
-from bench.data import load_split
-from bench.environment import code_version, device_name, git_sha, library_versions
-from bench.interface import DatasetCodec, ImageCodec, RunContext
-from bench.registry import config_label, create_codec
-from bench.results import ResultsStore
-from bench.timing import synchronize, timed
+from bench.api.codec import DatasetCodec, ImageCodec, RunContext
+from bench.api.identity import code_version
+from bench.api.registry import config_label, create_codec
+from bench.data.mnist import load_split
+from bench.learn import classifier
+from bench.run import artifacts, metrics
+from bench.run.environment import device_name, git_sha, library_versions
+from bench.run.results import ResultsStore
+from bench.run.timing import synchronize, timed
 
 WARMUP_IMAGES = 16
 

@@ -3,7 +3,7 @@
 Lossy codecs that quantise a vector per image (PCA coefficients, autoencoder latents) share this:
 - `FactorizedHistogram.fit(train_symbols)`: one discrete distribution per dimension, counted on the
   quantised train latents (plus a small pseudo-count so that unseen values stay codable), turned into
-  integer tables by `bench.entropy.quantize` once, at fit time. The integer tables ARE the model: they
+  integer tables by `bench.coding.entropy.quantize` once, at fit time. The integer tables ARE the model: they
   are what is serialised and what both sides code with, so decoding is bit-exact by construction.
 - `compress_latents` / `decompress_latents`: a sealed stream (magic, image count, model fingerprint,
   CRC-32) around one range-coded body, so a truncated, extended or altered stream, or a stream coded
@@ -12,8 +12,8 @@ Lossy codecs that quantise a vector per image (PCA coefficients, autoencoder lat
 Values outside a dimension's fitted range are clipped to it by `clip` (the encoder's choice, part of
 the lossy quantisation); the model keeps `margin` spare values on each side of the train range.
 
-`UniformLatentCode` puts these together for a learned codec's real-valued latents: one quantiser
-step for every dimension, tables counted on the train latents and cached beside the codec's model.
+`bench.learn.latent_code.UniformLatentCode` puts these together for a learned codec's real-valued
+latents: one quantiser step for every dimension, tables counted on the train latents and cached.
 """
 
 from __future__ import annotations
@@ -21,15 +21,12 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
-from collections.abc import Callable
 
 import numpy as np
 
-from bench import entropy
-from bench.container import read_varint, write_varint
+from bench.coding import entropy
+from bench.coding.container import read_varint, write_varint
 from bench.errors import CorruptStreamError
-from bench.interface import Codec, RunContext
-from bench.model_cache import load_or_train
 
 _HEADER = struct.Struct(">4sI4sI")  # magic, image count, model fingerprint, CRC-32 of the body
 
@@ -171,43 +168,3 @@ def decompress_latents(data: bytes, model: FactorizedHistogram, magic: bytes, na
     """Inverse of `compress_latents`; any damage to the stream raises CorruptStreamError."""
     n, body = unseal(data, magic, name, model.fingerprint)
     return model.decode_body(body, n)
-
-
-class UniformLatentCode:
-    """Real-valued latents divided by one `step`, rounded, and range-coded with per-dimension tables.
-
-    The tables are counted on the quantised train latents and cached with `load_or_train` beside the
-    codec's model: recounting them in another process could round a borderline latent the other way,
-    and the decoder must see the encoder's tables bit for bit.
-    """
-
-    def __init__(self, step: float, magic: bytes):
-        self.step = step
-        self.magic = magic
-        self.histogram: FactorizedHistogram | None = None
-        self.table_bytes = 0
-        #: Most values clipped to the tables' range in one `symbols` call since fit: those of a coded
-        #: split (train latents never are: the tables span the train range).
-        self.clipped = 0
-
-    def fit(self, codec: Codec, data_digest: str, ctx: RunContext, train_latents: Callable[[], np.ndarray],
-            params: dict) -> None:
-        """Load or count the tables; `params` key the cache (they must include the step)."""
-        tables = load_or_train(
-            codec, data_digest, ctx, tag="tables", params=params,
-            train=lambda: FactorizedHistogram.fit(np.rint(train_latents() / self.step)).to_bytes())
-        self.histogram = FactorizedHistogram.from_bytes(tables)
-        self.table_bytes = len(tables)
-
-    def symbols(self, latents: np.ndarray) -> np.ndarray:
-        """The integers a stream carries: round(latents / step), clipped to the tables' range (counted)."""
-        symbols = np.rint(latents / self.step).astype(np.int64)
-        self.clipped = max(self.clipped, self.histogram.count_outside(symbols))
-        return self.histogram.clip(symbols)
-
-    def compress(self, latents: np.ndarray) -> bytes:
-        return compress_latents(self.symbols(latents), self.histogram, self.magic)
-
-    def decompress(self, data: bytes, name: str) -> np.ndarray:
-        """The integer symbols (times `step`: the dequantised latents); damage raises CorruptStreamError."""
-        return decompress_latents(data, self.histogram, self.magic, name)

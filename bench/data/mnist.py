@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.data.idx import from_idx
 from bench.errors import CorruptStreamError, DataError
-from bench.idx import from_idx
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The checkout (or site-packages, when installed): `../shared/data/mnist` beside it is searched.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHARED_MNIST_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",

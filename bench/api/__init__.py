@@ -1,0 +1,5 @@
+"""The codec API: what a codec is (`codec`), the one table of codecs (`registry`), their budgets
+(`profiles`) and their identity (`identity`: the content hash a cache or a result is keyed by).
+
+May import: `bench.errors`, `bench.data` (types only). Everything else in `bench` builds on this.
+"""
