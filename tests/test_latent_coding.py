@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from bench.coding import entropy
+from bench.coding.container import seal, unseal
 from bench.coding.latent import FactorizedHistogram, compress_latents, decompress_latents
 from bench.errors import CorruptStreamError
 
@@ -27,7 +28,8 @@ def test_latents_decode_exactly_and_cost_their_ideal_length():
     latents = model.clip(_laplace_latents(500, 12, seed=2) * 2)  # some values beyond the train range
     data = compress_latents(latents, model, b"TEST")
     assert np.array_equal(decompress_latents(data, model, b"TEST", "test"), latents)
-    assert 8 * len(data) <= 1.01 * model.ideal_bits(latents) + 8 * 32
+    # The sealed stream's framing (header, checksum, content digest) is about 70 bytes.
+    assert 8 * len(data) <= 1.01 * model.ideal_bits(latents) + 8 * 80
 
 
 def test_model_serialises_to_the_same_tables():
@@ -40,13 +42,50 @@ def test_damaged_streams_and_foreign_models_are_reported():
     model = FactorizedHistogram.fit(_laplace_latents(1000, 6, seed=4))
     data = compress_latents(model.clip(_laplace_latents(50, 6, seed=5)), model, b"TEST")
     flipped = bytearray(data)
-    flipped[-3] ^= 0x10
+    flipped[len(data) - len(unseal(data, b"TEST")[1])] ^= 0x10  # the body's first byte: always read
     for damaged in (data[:10], data[:-4], data + b"\0\0\0\0", bytes(flipped), b"XXXX" + data[4:]):
         with pytest.raises(CorruptStreamError):
             decompress_latents(damaged, model, b"TEST", "test")
     other = FactorizedHistogram.fit(_laplace_latents(1000, 6, seed=6))
     with pytest.raises(CorruptStreamError, match="different trained model"):
         decompress_latents(data, other, b"TEST", "test")
+
+
+def test_every_bit_of_the_header_is_checked():
+    model = FactorizedHistogram.fit(_laplace_latents(1000, 6, seed=4))
+    latents = model.clip(_laplace_latents(3, 6, seed=5))
+    data = compress_latents(latents, model, b"TEST")
+    _, body, _ = unseal(data, b"TEST")
+    for bit in range(8 * (len(data) - len(body))):  # magic, header, digest, body length, checksum
+        damaged = bytearray(data)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(CorruptStreamError):
+            decompress_latents(bytes(damaged), model, b"TEST", "test")
+
+
+def test_a_count_the_body_cannot_hold_is_refused_before_decoding():
+    model = FactorizedHistogram.fit(_laplace_latents(1000, 6, seed=4))
+    latents = model.clip(_laplace_latents(3, 6, seed=5))
+    header, body, digest = unseal(compress_latents(latents, model, b"TEST"), b"TEST")
+    # A well-formed, correctly checksummed stream that claims 2**40 images: refused, nothing allocated.
+    with pytest.raises(CorruptStreamError, match="more than the stream can hold"):
+        decompress_latents(seal(b"TEST", {**header, "n": 1 << 40}, body, digest), model, b"TEST", "test")
+    for n in (-1, True, 2.0, "3", None):
+        with pytest.raises(CorruptStreamError):
+            decompress_latents(seal(b"TEST", {**header, "n": n}, body, digest), model, b"TEST", "test")
+
+
+def test_the_image_bound_holds_for_the_cheapest_images():
+    # Every image at each dimension's likeliest value costs exactly min_bits_per_image: the bound
+    # must still admit the real count, however many such images a stream holds.
+    model = FactorizedHistogram.fit(_laplace_latents(1000, 6, seed=4))
+    likeliest = model.low + np.array([int(np.argmax(t)) for t in model.tables])
+    for n in (1, 10, 1000, 20000):
+        latents = np.tile(likeliest, (n, 1))
+        data = compress_latents(latents, model, b"TEST")
+        _, body, _ = unseal(data, b"TEST")
+        assert model.max_images(len(body)) >= n
+        assert np.array_equal(decompress_latents(data, model, b"TEST", "test"), latents)
 
 
 def test_uniform_latent_code_caches_its_tables_and_counts_clipped_values(tmp_path):

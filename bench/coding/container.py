@@ -89,11 +89,17 @@ def unpack_images(data: bytes) -> tuple[tuple[int, int, int], list[bytes]]:
     return (n, h, w), blobs
 
 
-# A sealed stream: magic | varint header length | header (JSON) | CRC-32 of everything before it
-# | varint body length | body | content digest. The header checksum stops a damaged header before
-# any decoding work; the content digest (of what a perfect decode yields) catches a damaged body,
-# which an entropy decoder usually turns into wrong pixels rather than an error.
+# THE sealed stream of every coded codec:
+#   magic | varint header length | header (JSON) | content digest | varint body length
+#   | CRC-32 of everything before it | body
+# Every field a decoder reads (counts, shapes, parameters, model fingerprint) goes in the header, and
+# the checksum covers it with the digest and the body length, so all of them are checked before any
+# is used, without decoding anything. The content digest (of what a perfect decode yields) catches a
+# damaged body, which an entropy decoder usually turns into wrong pixels rather than an error. A
+# decoder must still bound each count by what the body can hold (`header_count`) before it
+# allocates: the checksum stops damage, not a stream made to claim 2**60 images.
 CONTENT_DIGEST_BYTES = 16
+_CRC = struct.Struct(">I")
 
 
 def content_digest(array) -> bytes:
@@ -106,32 +112,60 @@ def content_digest(array) -> bytes:
 
 def seal(magic: bytes, header: dict, body: bytes, content: bytes) -> bytes:
     """A stream holding `header` (JSON-serialisable), `body`, and `content` (a `content_digest`)."""
+    if len(content) != CONTENT_DIGEST_BYTES:
+        raise ValueError(f"content digest must be {CONTENT_DIGEST_BYTES} bytes")
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    head = magic + write_varint(len(text)) + text
-    return b"".join([head, struct.pack(">I", zlib.crc32(head)), write_varint(len(body)), body, content])
+    head = b"".join([magic, write_varint(len(text)), text, content, write_varint(len(body))])
+    return b"".join([head, _CRC.pack(zlib.crc32(head)), body])
 
 
 def unseal(data: bytes, magic: bytes) -> tuple[dict, bytes, bytes]:
     """(header, body, content digest) of a sealed stream; CorruptStreamError if it is damaged."""
+    data = bytes(data)
     if data[: len(magic)] != magic:
         raise CorruptStreamError(f"not a {magic.decode(errors='replace')} stream (bad magic bytes)")
     length, pos = read_varint(data, len(magic))
-    if pos + length + 4 > len(data):
+    text_end = pos + length
+    if text_end + CONTENT_DIGEST_BYTES > len(data):
         raise CorruptStreamError("stream ends inside its header (truncated)")
-    head_end = pos + length
-    if struct.unpack_from(">I", data, head_end)[0] != zlib.crc32(data[:head_end]):
+    body_len, head_end = read_varint(data, text_end + CONTENT_DIGEST_BYTES)
+    if head_end + _CRC.size > len(data):
+        raise CorruptStreamError("stream ends inside its header (truncated)")
+    if _CRC.unpack_from(data, head_end)[0] != zlib.crc32(data[:head_end]):
         raise CorruptStreamError("header checksum mismatch (corrupt stream)")
+    body_start = head_end + _CRC.size
+    if body_start + body_len != len(data):
+        state = "truncated" if body_start + body_len > len(data) else "has trailing bytes"
+        raise CorruptStreamError(f"body length does not match the stream size (stream {state})")
     try:
-        header = json.loads(data[pos:head_end])
+        header = json.loads(data[pos:text_end])
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise CorruptStreamError("header is not valid JSON (corrupt stream)") from None
     if not isinstance(header, dict):
         raise CorruptStreamError("header is not a JSON object (corrupt stream)")
-    body_len, pos = read_varint(data, head_end + 4)
-    if pos + body_len + CONTENT_DIGEST_BYTES != len(data):
-        state = "truncated" if pos + body_len + CONTENT_DIGEST_BYTES > len(data) else "has trailing bytes"
-        raise CorruptStreamError(f"body length does not match the stream size (stream {state})")
-    return header, bytes(data[pos : pos + body_len]), bytes(data[pos + body_len :])
+    return header, data[body_start:], data[text_end : text_end + CONTENT_DIGEST_BYTES]
+
+
+def header_count(header: dict, key: str, limit: int, name: str = "stream") -> int:
+    """`header[key]` as a count in 0..limit (what the body can hold); CorruptStreamError otherwise."""
+    value = header.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise CorruptStreamError(f"{name}: header field {key!r} is not a count (corrupt stream)")
+    if value > limit:
+        raise CorruptStreamError(f"{name}: header claims {key}={value}, more than the stream can hold "
+                                 f"({limit}; corrupt stream)")
+    return value
+
+
+def max_coded_items(body_bytes: int, min_bits_per_item: float, slack_bits: int = 64) -> int:
+    """The most items a range-coded body can hold when none costs under `min_bits_per_item` bits.
+
+    A range coder's output is at least the symbols' information content less its state (64 bits for
+    constriction's), so this bound is sound for any stream such a coder wrote.
+    """
+    if not min_bits_per_item > 0:
+        raise ValueError("items that may cost 0 bits bound nothing")
+    return int((8 * body_bytes + slack_bits) / min_bits_per_item)
 
 
 def check_content(decoded, expected: bytes) -> None:

@@ -5,9 +5,11 @@ Lossy codecs that quantise a vector per image (PCA coefficients, autoencoder lat
   quantised train latents (plus a small pseudo-count so that unseen values stay codable), turned into
   integer tables by `bench.coding.entropy.quantize` once, at fit time. The integer tables ARE the model: they
   are what is serialised and what both sides code with, so decoding is bit-exact by construction.
-- `compress_latents` / `decompress_latents`: a sealed stream (magic, image count, model fingerprint,
-  CRC-32) around one range-coded body, so a truncated, extended or altered stream, or a stream coded
-  with a different model, is reported as CorruptStreamError instead of decoding to garbage.
+- `compress_latents` / `decompress_latents`: one range-coded body in the project's sealed stream
+  (`bench.coding.container.seal`: image count, dimensions and model fingerprint in a CRC-checked
+  header, a content digest of the latents), so a truncated, extended or altered stream, or a stream
+  coded with a different model, is reported as CorruptStreamError instead of decoding to garbage;
+  the image count is checked against the most the body can hold before anything is allocated.
 
 Values outside a dimension's fitted range are clipped to it by `clip` (the encoder's choice, part of
 the lossy quantisation); the model keeps `margin` spare values on each side of the train range.
@@ -18,17 +20,25 @@ latents: one quantiser step for every dimension, tables counted on the train lat
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import struct
-import zlib
 
 import numpy as np
 
 from bench.coding import entropy
-from bench.coding.container import read_varint, write_varint
+from bench.coding.container import (
+    check_content,
+    content_digest,
+    header_count,
+    max_coded_items,
+    read_varint,
+    seal,
+    unseal,
+    write_varint,
+)
 from bench.errors import CorruptStreamError
 
-_HEADER = struct.Struct(">4sI4sI")  # magic, image count, model fingerprint, CRC-32 of the body
+_DECODE_ROWS = 1 << 14
 
 
 def _zigzag(value: int) -> int:
@@ -111,8 +121,9 @@ class FactorizedHistogram:
             raise CorruptStreamError("histogram model has trailing bytes")
         return cls(np.array(lows, dtype=np.int64), tables)
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> bytes:
+        # Cached: serialising 784 tables costs milliseconds, and every decode compares it.
         return hashlib.sha256(self.to_bytes()).digest()[:4]
 
     # --- coding --------------------------------------------------------------------------------
@@ -130,41 +141,49 @@ class FactorizedHistogram:
         return encoder.finish()
 
     def decode_body(self, data: bytes, n: int) -> np.ndarray:
+        """`n` must be checked against `max_images(len(data))` first: it sizes the output."""
         decoder = entropy.Decoder(data)
         out = np.empty((n, self.dims), dtype=np.int64)
         for j, table in enumerate(self.tables):
-            out[:, j] = decoder.decode(np.broadcast_to(table, (n, len(table)))) + self.low[j]
+            # The decoder wants a materialised (rows, alphabet) table: a bounded number of rows at a
+            # time keeps that buffer small; the symbols come out in the encoder's order either way.
+            for start in range(0, n, _DECODE_ROWS):
+                rows = min(_DECODE_ROWS, n - start)
+                out[start:start + rows, j] = decoder.decode(np.broadcast_to(table, (rows, len(table)))) + self.low[j]
         return out
 
+    def min_bits_per_image(self) -> float:
+        """The fewest bits any one image can cost: each dimension's most likely value, every time."""
+        total = 1 << entropy.PRECISION_BITS
+        return float(sum(-np.log2(int(t.max()) / total) for t in self.tables))
 
-def seal(body: bytes, n: int, magic: bytes, fingerprint: bytes = bytes(4)) -> bytes:
-    """Header (magic, image count, model fingerprint, CRC-32 of the body) + body."""
-    if len(magic) != 4 or len(fingerprint) != 4:
-        raise ValueError("magic and fingerprint must be 4 bytes each")
-    return _HEADER.pack(magic, n, fingerprint, zlib.crc32(body)) + body
-
-
-def unseal(data: bytes, magic: bytes, name: str, fingerprint: bytes = bytes(4)) -> tuple[int, bytes]:
-    """(image count, body) of a sealed stream; any damage raises CorruptStreamError."""
-    if len(data) < _HEADER.size:
-        raise CorruptStreamError(f"{name}: stream is shorter than its header (truncated)")
-    found, n, found_fingerprint, crc = _HEADER.unpack_from(data)
-    body = data[_HEADER.size:]
-    if found != magic:
-        raise CorruptStreamError(f"{name}: not a {name} stream (magic {found!r})")
-    if found_fingerprint != fingerprint:
-        raise CorruptStreamError(f"{name}: stream was coded with a different trained model")
-    if zlib.crc32(body) != crc:
-        raise CorruptStreamError(f"{name}: checksum mismatch (stream truncated, extended or altered)")
-    return n, body
+    def max_images(self, body_bytes: int) -> int:
+        """The most images a range-coded body of `body_bytes` can hold with these tables (a model whose
+        every dimension has a single value costs 0 bits an image and bounds nothing: refused)."""
+        return max_coded_items(body_bytes, self.min_bits_per_image())
 
 
 def compress_latents(symbols: np.ndarray, model: FactorizedHistogram, magic: bytes) -> bytes:
     """Seal the range-coded latents; `symbols` must already be clipped with `model.clip`."""
-    return seal(model.encode_body(symbols), len(symbols), magic, model.fingerprint)
+    symbols = np.asarray(symbols, dtype=np.int64)
+    header = {"n": len(symbols), "d": model.dims, "model": model.fingerprint.hex()}
+    return seal(magic, header, model.encode_body(symbols), content_digest(symbols))
 
 
 def decompress_latents(data: bytes, model: FactorizedHistogram, magic: bytes, name: str) -> np.ndarray:
     """Inverse of `compress_latents`; any damage to the stream raises CorruptStreamError."""
-    n, body = unseal(data, magic, name, model.fingerprint)
-    return model.decode_body(body, n)
+    try:
+        header, body, digest = unseal(data, magic)
+    except CorruptStreamError as exc:
+        raise CorruptStreamError(f"{name}: {exc}") from None
+    if set(header) != {"n", "d", "model"}:
+        raise CorruptStreamError(f"{name}: stream header has fields {sorted(header)} (not a latent stream)")
+    if header["model"] != model.fingerprint.hex() or header["d"] != model.dims:
+        raise CorruptStreamError(f"{name}: stream was coded with a different trained model")
+    n = header_count(header, "n", model.max_images(len(body)), name)
+    symbols = model.decode_body(body, n)
+    try:
+        check_content(symbols, digest)
+    except CorruptStreamError as exc:
+        raise CorruptStreamError(f"{name}: {exc}") from None
+    return symbols
