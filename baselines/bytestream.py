@@ -41,6 +41,7 @@ class ByteStreamCodec(ImageCodec):
         if framing not in FRAMINGS:
             raise ValueError(f"framing must be one of {', '.join(FRAMINGS)}, got {framing!r}")
         self.framing = framing
+        self.per_image = framing == "per-image"
 
     def _compress_bytes(self, data: bytes, per_image: bool) -> bytes:
         raise NotImplementedError
@@ -48,10 +49,10 @@ class ByteStreamCodec(ImageCodec):
     def _decompress_bytes(self, data: bytes) -> bytes:
         raise NotImplementedError
 
-    def encode_one(self, image: np.ndarray) -> bytes:
+    def encode_image(self, image: np.ndarray) -> bytes:
         return self._compress_bytes(image.tobytes(), per_image=True)
 
-    def decode_one(self, blob: bytes) -> bytes:
+    def decode_image(self, blob: bytes) -> bytes:
         try:
             return self._decompress_bytes(blob)
         except self.stream_errors as exc:
@@ -81,7 +82,7 @@ def _check_level(name: str, level: int, low: int, high: int) -> int:
     return level
 
 
-@register_codec("raw", configs=BOTH_FRAMINGS)
+@register_codec("raw", configs=BOTH_FRAMINGS, roles=["identity"])
 class Raw(ByteStreamCodec):
     """Identity: the IDX bytes as they are (the ceiling row)."""
 
@@ -177,18 +178,29 @@ class Zstd(ByteStreamCodec):
         self.level = _check_level("zstd", level, 1, 22)
         if long and not 10 <= long <= 31:
             raise ValueError(f"zstd long (window log) must be 0 (off) or 10..31, got {long!r}")
+        # The content checksum (4 bytes a frame) is what the zstd command writes by default: without
+        # it a damaged frame can decode to other pixels with no error.
         if long:
             params = zstandard.ZstdCompressionParameters.from_level(
-                self.level, window_log=long, enable_ldm=True)
+                self.level, window_log=long, enable_ldm=True, write_checksum=True)
             self._whole = zstandard.ZstdCompressor(compression_params=params)
         else:
-            self._whole = zstandard.ZstdCompressor(level=self.level)
+            self._whole = zstandard.ZstdCompressor(level=self.level, write_checksum=True)
         # Per image, zstd sizes its window to the 784-byte input by itself.
-        self._small = zstandard.ZstdCompressor(level=self.level)
+        self._small = zstandard.ZstdCompressor(level=self.level, write_checksum=True)
         self._decompressor = zstandard.ZstdDecompressor(max_window_size=1 << 31)
 
     def _compress_bytes(self, data, per_image):
         return (self._small if per_image else self._whole).compress(data)
 
     def _decompress_bytes(self, data):
-        return self._decompressor.decompress(data)
+        # Not `decompress()`: it allocates the frame's declared content size up front, so one flipped
+        # bit there asks for terabytes (MemoryError). Streaming, memory follows the real output, and
+        # libzstd checks that output against the declared size and the checksum at the frame's end.
+        frame = self._decompressor.decompressobj()
+        out = frame.decompress(data)
+        if not frame.eof:
+            raise zstandard.ZstdError("stream ends inside a frame (truncated)")
+        if frame.unused_data:
+            raise zstandard.ZstdError("bytes after the frame")
+        return out

@@ -6,10 +6,12 @@
   in that gradient space, the medoids kept.
 - `full-train-set`: every image: the ceiling row (what the classifier reaches on the real set).
 
-Payload (all three): version byte, byte-codec id, the number of kept images of each class (10
-varints), then the kept images, sorted by class, as one IDX stream compressed with the harness's
-lossless byte codecs (`byte_codec="best"` tries each and keeps the smallest). Labels follow from
-the class counts, so they cost nothing more.
+Payload (all three): a sealed stream (`bench.coding.container.seal`) whose checksummed header holds
+the format version, the byte codec and the number of kept images of each class, and whose body is
+the kept images, sorted by class, as one IDX stream compressed with the harness's lossless byte
+codecs (`byte_codec="best"` tries each and keeps the smallest); its content digest catches damage
+that a checksum-less byte codec (brotli) would decode to other pixels. Labels follow from the class
+counts, so they cost nothing more.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ import warnings
 import numpy as np
 
 from bench import DatasetCodec, create_codec, register_codec
-from bench.api.codec import RunContext
-from bench.coding.container import read_varint, write_varint
+from bench.api.profiles import ProfileSet
+from bench.coding.container import check_content, content_digest, seal, unseal
 from bench.data.mnist import Split
 from bench.errors import CorruptStreamError
 from bench.learn.classifier import N_CLASSES, Budget, build_classifier, train_classifier
 from bench.learn.model_cache import load_or_train
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MAGIC = b"SUB2"
 #: The lossless byte codecs of baselines/bytestream.py a payload may use; the index is stored.
 BYTE_CODECS = ("gzip", "bz2", "lzma", "brotli", "zstd")
 PER_CLASS_SIZES = (1, 10, 50, 100)
@@ -51,24 +54,25 @@ def pack_labelled_subset(images: np.ndarray, labels: np.ndarray, byte_codec: str
     candidates = BYTE_CODECS if byte_codec == "best" else (byte_codec,)
     streams = {name: create_codec(name, framing="whole").compress(images) for name in candidates}
     best = min(streams, key=lambda name: len(streams[name]))
-    header = bytes([FORMAT_VERSION, BYTE_CODECS.index(best)]) + b"".join(write_varint(int(c)) for c in counts)
-    return header + streams[best]
+    header = {"v": FORMAT_VERSION, "codec": best, "counts": [int(c) for c in counts]}
+    return seal(MAGIC, header, streams[best], content_digest(images))
 
 
 def unpack_labelled_subset(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    if len(data) < 2 + N_CLASSES:
-        raise CorruptStreamError("subset stream is shorter than its header (truncated)")
-    if data[0] != FORMAT_VERSION:
-        raise CorruptStreamError(f"subset stream has format version {data[0]}, expected {FORMAT_VERSION}")
-    if data[1] >= len(BYTE_CODECS):
-        raise CorruptStreamError(f"subset stream names byte codec #{data[1]}, which does not exist (corrupt stream)")
-    pos, counts = 2, []
-    for _ in range(N_CLASSES):
-        count, pos = read_varint(data, pos)
-        counts.append(count)
-    images = create_codec(BYTE_CODECS[data[1]], framing="whole").decompress(data[pos:])
+    header, body, digest = unseal(data, MAGIC)
+    if header.get("v") != FORMAT_VERSION:
+        raise CorruptStreamError(f"subset stream has format version {header.get('v')}, expected {FORMAT_VERSION}")
+    if header.get("codec") not in BYTE_CODECS:
+        raise CorruptStreamError("subset stream names a byte codec that does not exist (corrupt stream)")
+    counts = header.get("counts")
+    if (not isinstance(counts, list) or len(counts) != N_CLASSES
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)):
+        raise CorruptStreamError("subset stream has no valid class counts (corrupt stream)")
+    # Nothing is sized by the counts: they must match what the body decodes to.
+    images = create_codec(header["codec"], framing="whole").decompress(body)
     if images.shape[1:] != (28, 28) or len(images) != sum(counts):
         raise CorruptStreamError(f"subset stream holds {images.shape} images, its header says {sum(counts)} (corrupt)")
+    check_content(images, digest)
     return images, np.repeat(np.arange(N_CLASSES, dtype=np.uint8), counts)
 
 
@@ -79,10 +83,6 @@ class _SubsetCodec(DatasetCodec):
         if byte_codec != "best" and byte_codec not in BYTE_CODECS:
             raise ValueError(f"byte_codec must be 'best' or one of {', '.join(BYTE_CODECS)}, got {byte_codec!r}")
         self.byte_codec = byte_codec
-        self.ctx = RunContext()
-
-    def fit(self, train, ctx: RunContext) -> None:
-        self.ctx = ctx  # selection happens on the set being compressed; only the run's settings are needed
 
     def select(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -105,7 +105,7 @@ def _check_per_class(per_class) -> int:
     return per_class
 
 
-@register_codec("full-train-set", configs=[{"byte_codec": "lzma"}])
+@register_codec("full-train-set", configs=[{"byte_codec": "lzma"}], roles=["dataset-ceiling"])
 class FullTrainSet(_SubsetCodec):
     """Every training image, stored losslessly: the ceiling row of the dataset codecs."""
 
@@ -169,6 +169,7 @@ class KMedoidsCoreset(_SubsetCodec):
     """CRUST-like coreset: per class, k-medoids over last-layer loss gradients of a briefly trained CNN."""
 
     uses_torch = True
+    profiles = ProfileSet(smoke=PROBE_BUDGET, default=PROBE_BUDGET, full=PROBE_BUDGET)
 
     def __init__(self, per_class: int = 10, byte_codec: str = "best"):
         super().__init__(byte_codec)
@@ -180,14 +181,14 @@ class KMedoidsCoreset(_SubsetCodec):
 
 
         def train() -> bytes:
-            model, _ = train_classifier(images, labels, self.ctx, PROBE_BUDGET)
+            model, _ = train_classifier(images, labels, self.ctx, self.profiles[self.ctx.profile])
             buffer = io.BytesIO()
             torch.save(model.state_dict(), buffer)
             return buffer.getvalue()
 
         digest = Split("train", images, labels).digest
-        # Keyed by the codec's default parameters: the probe does not depend on k or the byte codec.
-        blob = load_or_train(create_codec(self.name or "kmedoids-coreset"), digest, self.ctx, train, tag="probe")
+        # Keyed by no parameter: the probe does not depend on k or the byte codec.
+        blob = load_or_train(self.identity.with_params({}), digest, self.ctx, train, tag="probe")
         model = build_classifier()
         model.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
         return model.to(self.ctx.device).eval()

@@ -22,13 +22,14 @@ class PillowCodec(ImageCodec):
 
     format = ""
     save_args: dict = {}
+    per_image = True
 
-    def encode_one(self, image: np.ndarray) -> bytes:
+    def encode_image(self, image: np.ndarray) -> bytes:
         buf = io.BytesIO()
         Image.fromarray(image, mode="L").save(buf, self.format, **self.save_args)
         return buf.getvalue()
 
-    def decode_one(self, blob: bytes) -> np.ndarray:
+    def decode_image(self, blob: bytes) -> np.ndarray:
         try:
             with Image.open(io.BytesIO(blob)) as img:
                 img.load()

@@ -39,7 +39,7 @@ class PcaCodec(ImageCodec):
         self.model: FactorizedHistogram | None = None
         self.latents_clipped = 0  # see extra_columns
 
-    def fit(self, train, ctx) -> None:
+    def fit(self, train) -> None:
         mean, axes = principal_axes(train.images, train.digest)
         self.mean = mean.astype(np.float32)
         self.axes = np.ascontiguousarray(axes[:, : self.components], dtype=np.float32)

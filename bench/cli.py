@@ -1,4 +1,4 @@
-"""Command line: `bench list`, `bench run`, `bench report`."""
+"""Command line: `bench list`, `bench run`, `bench report`, `bench profiles`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_list = sub.add_parser("list", help="list registered codecs, their parameters and default configs")
     p_list.add_argument("pattern", nargs="?", default="*", help="glob over codec names, e.g. 'ae*'")
+    p_list.add_argument("--profiles", action="store_true", help="show the training profiles instead (bench profiles)")
+    p_list.add_argument("--cache-dir", default=".cache", help="with --profiles: the model cache (default .cache)")
+
+    p_profiles = sub.add_parser("profiles", help="training budgets of the learned codecs and the classifier, "
+                                                 "and what training cost in the model cache")
+    p_profiles.add_argument("pattern", nargs="?", default="*", help="glob over codec names ('classifier' too)")
+    p_profiles.add_argument("--cache-dir", default=".cache", help="model cache to read the measured times "
+                                                                   "from (default .cache)")
 
     p_run = sub.add_parser("run", help="run codecs over MNIST and write DIR/results.{csv,parquet}")
     p_run.add_argument("--codecs", default=None,
@@ -46,10 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--resume", action="store_true", help="skip cells already finished in --out")
     p_run.add_argument("--repeat", type=_positive_int, default=1, help="repetitions per configuration")
     p_run.add_argument("--seed", type=int, default=0)
-    p_run.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files (else $MNIST_DIR, ...)")
+    p_run.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files, the only one searched "
+                            "(else $MNIST_DIR; else ../shared/data/mnist, then the download cache)")
     p_run.add_argument("--cache-dir", default=".cache", help="trained-model cache (default .cache)")
     p_run.add_argument("--no-report", action="store_true",
                        help="skip rendering DIR/report.html at the end (`bench report DIR` renders it later)")
+    p_run.add_argument("-v", "--verbose", action="store_true", help="print the traceback of a failing cell")
 
     p_report = sub.add_parser("report", help="render the HTML report of a run (DIR/report.html)")
     p_report.add_argument("source", help="run folder (with results.parquet or .csv) or a results table file")
@@ -62,10 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_list(args) -> int:
-    from bench.api.registry import get_entry, list_codecs
+    from bench.api.registry import broken_modules, get_entry, list_codecs
 
+    if args.profiles:
+        return cmd_profiles(args)
     names = list_codecs(args.pattern)
-    if not names:
+    broken = broken_modules()
+    if not names and not broken:
         raise BenchError(f"no codec matches {args.pattern!r}; valid names: {', '.join(list_codecs())}")
     for name in names:
         entry = get_entry(name)
@@ -75,27 +88,61 @@ def cmd_list(args) -> int:
         if entry.configs != ({},):
             configs = "; ".join(",".join(f"{k}={v}" for k, v in c.items()) for c in entry.configs)
             print(f"{'':<28} runs by default: {configs}")
+    # Listed whatever the pattern: the codecs a broken module would register are unknown, and a
+    # broken install must not pass for a smaller one.
+    for module, error in broken.items():
+        print(f"{module:<18} {'BROKEN':<9} failed to import: {error}")
+    if broken:
+        print(f"bench: error: {len(broken)} codec module(s) failed to import: {', '.join(broken)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_profiles(args) -> int:
+    import fnmatch
+
+    from bench.api.profiles import describe, purposes
+    from bench.api.registry import get_entry, list_codecs
+    from bench.learn.classifier import CLASSIFIER_PROFILES
+    from bench.learn.model_cache import training_records, unrecorded_entries
+
+    declared = {"classifier": CLASSIFIER_PROFILES}
+    declared.update((n, get_entry(n).cls.profiles) for n in list_codecs() if get_entry(n).cls.profiles is not None)
+    names = [n for n in declared if fnmatch.fnmatchcase(n, args.pattern)]
+    if not names:
+        raise BenchError(f"no learned codec matches {args.pattern!r}; learned: {', '.join(declared)}")
+    records = training_records(args.cache_dir)
+    print("profiles (bench run --profile NAME):", *purposes(), sep="\n")
+    print(f"training cost: measured by the model cache in {args.cache_dir} (mean wall and CPU seconds per training)")
+    for name in names:
+        print("", *describe(name, declared[name], records.get(name, []), unrecorded_entries(args.cache_dir, name)),
+              sep="\n")
     return 0
 
 
 def cmd_run(args) -> int:
     from bench.api.codec import RunContext
-    from bench.api.registry import parse_spec
-    from bench.data.mnist import load_split
+    from bench.api.registry import BrokenConfig, broken_modules, parse_spec
     from bench.run.environment import device_name, resolve_device
+    from bench.run.results import check_results_dir
     from bench.run.runner import run
 
-    configs = parse_spec(args.codecs)
+    check_results_dir(args.out)  # before any work starts: a bad --out would only fail after it
+    requested = parse_spec(args.codecs, broken=True)
+    named = {c.module for c in requested if isinstance(c, BrokenConfig)}
+    for module, error in broken_modules().items():
+        if module not in named:
+            print(f"bench: warning: codec module {module} failed to import: {error}", file=sys.stderr)
     device = resolve_device(args.device)
-    load_split(args.split, args.data_dir, args.limit)  # fail fast on missing or corrupt data
     ctx = RunContext(profile=args.profile, device=device, seed=args.seed, data_dir=args.data_dir,
-                     cache_dir=Path(args.cache_dir))
-    print(f"bench run: {len(configs)} configuration(s) x {args.repeat} on split {args.split}"
+                     cache_dir=Path(args.cache_dir), verbose=args.verbose)
+    ctx.split(args.split, args.limit)  # fail fast on missing or corrupt data, before any row
+    print(f"bench run: {len(requested)} configuration(s) x {args.repeat} on split {args.split}"
           f"{f' (first {args.limit})' if args.limit else ''}, profile {args.profile}, {device_name(device)}",
           flush=True)
     start = time.perf_counter()
     try:
-        store = run(configs, split=args.split, limit=args.limit, repeat=args.repeat, ctx=ctx,
+        store = run(requested, split=args.split, limit=args.limit, repeat=args.repeat, ctx=ctx,
                     out_dir=args.out, resume=args.resume)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished rows are kept in {args.out}; rerun with --resume to continue",
@@ -139,7 +186,7 @@ def harness_overhead_line(table) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"list": cmd_list, "run": cmd_run, "report": cmd_report}[args.command](args)
+        return {"list": cmd_list, "run": cmd_run, "report": cmd_report, "profiles": cmd_profiles}[args.command](args)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2

@@ -3,8 +3,7 @@
     python -m benchmarks.baseline OUT.json RUN.json RUN.json [RUN.json ...]
 
 One recording can catch a benchmark in an unusually fast moment of a shared machine, and every later
-run then reads slow against it (measured here: raw per-image decode read +60% and +74% in two fresh
-clones, +42..+47% again when re-measured). Taking, for each benchmark, the run whose calibrated time
+run then reads slow against it (measured: docs/gates.md). Taking, for each benchmark, the run whose calibrated time
 (benchmarks.compare.best_times) is the median centres the baseline in that noise. Each entry is kept
 whole, so pytest-benchmark's own comparison still reads one real measurement. The rest of the file
 (machine info, commit) is the first run's.

@@ -1,8 +1,7 @@
 """A fixed CPU workload whose time measures how fast this machine is running right now.
 
-On a shared machine the same code runs up to twice as slowly for minutes at a time (measured: the
-raw medians of two quick runs of the suite, five minutes apart on an otherwise idle machine, differed
-by -48% to +103%). Timing this workload next to each benchmark and dividing by it removes that
+On a shared machine the same code runs up to twice as slowly for minutes at a time (measured:
+docs/gates.md). Timing this workload next to each benchmark and dividing by it removes that
 common swing. It mixes what the codecs spend their time on: a C compressor over bytes, float
 matrix products, and an interpreted Python loop.
 """

@@ -79,8 +79,8 @@ def fitted_codec(bench_context):
     def get(name: str, params: dict):
         key = (name, tuple(sorted(params.items())))
         if key not in cache:
-            codec = create_codec(name, **params)
-            codec.fit(load_split("train"), bench_context)
+            codec = create_codec(name, bench_context, **params)
+            codec.fit(load_split("train"))
             if os.environ.get("BENCH_SLOWDOWN") == name:
                 for method in ("compress", "decompress", "compress_dataset", "decompress_dataset"):
                     if hasattr(codec, method):

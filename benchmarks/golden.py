@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.api.registry import config_label, get_entry, parse_spec
 from bench.learn.classifier import train_and_score
-from bench.run import metrics
+from bench.run.measure import derive, measure
 
 GOLDEN_PATH = Path(__file__).with_name("golden.json")
 #: Relative band for learned codecs' bytes and MSE, absolute band for accuracy.
@@ -28,6 +28,17 @@ ACCURACY_ABS_TOL = 0.03
 #: Classical codecs: sizes are exact; a float metric may move in its last digits, never by 1e-5.
 FLOAT_REL_TOL = 1e-5
 EXACT_KEYS = ("bytes", "bpp")
+#: Wider (relative, accuracy) bands for codecs whose smoke results move between CPU kinds. lgc: its
+#: per-class mixtures (K by BIC) and the classifier on 1,000 sampled images turn last-bit float
+#: differences into other samples. The same tree (f89a707) measured on an AMD EPYC (golden.json) and
+#: on an Intel Xeon with AVX-512: accuracy up to 0.053 apart (lgc:variant=vanilla 0.2796 / 0.3324),
+#: bytes up to 2.2% (82,154 / 80,385).
+CPU_SENSITIVE_BANDS = {"lgc": (0.04, 0.07)}
+
+
+def bands(name: str) -> tuple[float, float]:
+    """(relative band for bytes and MSE, absolute band for accuracy) of a learned codec."""
+    return CPU_SENSITIVE_BANDS.get(name, (LEARNED_REL_TOL, ACCURACY_ABS_TOL))
 
 
 def is_exact(name: str) -> bool:
@@ -36,39 +47,39 @@ def is_exact(name: str) -> bool:
     return entry.cls.__module__.startswith("bench_baselines") and entry.kind != "dataset"
 
 
-def measure(codec, test, train, ctx) -> dict:
+def golden_values(codec, test, train) -> dict:
+    """What golden.json pins of a fitted codec, measured the runner's way (`bench.run.measure`)."""
     if codec.kind == "dataset":
-        payload = codec.compress_dataset(train.images, train.labels)
-        images, labels = codec.decompress_dataset(payload)
-        return {
-            "bytes": len(payload),
-            "bpp": metrics.bits_per_pixel(len(payload), train.images.size),
-            "accuracy": train_and_score(images, labels, ctx),
-        }
-    payload = codec.compress(test.images)
-    decoded = codec.decompress(payload)
-    return {
-        "bytes": len(payload),
-        "bpp": metrics.bits_per_pixel(len(payload), test.images.size),
-        "mse": metrics.mse(test.images, decoded),
-    }
+        measured = measure(codec, train.images, train.labels, warm_up=False)
+    else:
+        measured = measure(codec, test.images, warm_up=False)
+    row = measured.columns()
+    derive(row)
+    values = {"bytes": row["payload_bytes"], "bpp": row["bpp"]}
+    if codec.kind == "dataset":
+        values["accuracy"] = train_and_score(measured.decoded, measured.decoded_labels, codec.ctx)
+    else:
+        values["mse"] = row["mse"]
+    return values
 
 
-def compare(label: str, golden: dict, measured: dict, exact: bool) -> list[str]:
+def compare(label: str, golden: dict, measured: dict, exact: bool,
+            learned_bands: tuple[float, float] = (LEARNED_REL_TOL, ACCURACY_ABS_TOL)) -> list[str]:
     """The differences that break the pins, as readable lines (empty when everything holds)."""
+    rel_tol, accuracy_tol = learned_bands
     problems = []
     for key, expected in golden.items():
         got = measured.get(key)
         if got is None:
             problems.append(f"{label}: {key} not measured")
         elif key == "accuracy":
-            if abs(got - expected) > ACCURACY_ABS_TOL:
-                problems.append(f"{label}: accuracy {got:.4f}, golden {expected:.4f} (band {ACCURACY_ABS_TOL})")
+            if abs(got - expected) > accuracy_tol:
+                problems.append(f"{label}: accuracy {got:.4f}, golden {expected:.4f} (band {accuracy_tol})")
         elif exact and key in EXACT_KEYS:
             if got != expected:
                 problems.append(f"{label}: {key} {got}, golden {expected} (pinned exactly)")
         else:
-            band = FLOAT_REL_TOL if exact else LEARNED_REL_TOL
+            band = FLOAT_REL_TOL if exact else rel_tol
             if abs(got - expected) > band * max(abs(expected), 1e-12):
                 problems.append(f"{label}: {key} {got:.8g}, golden {expected:.8g} (band {band:.0e} relative)")
     return problems
@@ -92,9 +103,9 @@ def main(argv=None) -> int:
     golden = json.loads(GOLDEN_PATH.read_text()) if GOLDEN_PATH.exists() else {}
     for name, params in parse_spec(args.codecs):
         label = config_label(name, params)
-        codec = create_codec(name, **params)
-        codec.fit(load_split("train"), ctx)
-        golden[label] = measure(codec, test, train, ctx)
+        codec = create_codec(name, ctx, **params)
+        codec.fit(load_split("train"))
+        golden[label] = golden_values(codec, test, train)
         print(label, golden[label], flush=True)
     GOLDEN_PATH.write_text(json.dumps(dict(sorted(golden.items())), indent=1) + "\n")
     return 0

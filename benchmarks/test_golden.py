@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from bench.api.registry import config_label, parse_spec
+from bench.api.registry import broken_modules, config_label, parse_spec
 
-from .golden import GOLDEN_PATH, compare, is_exact, measure
+from .golden import GOLDEN_PATH, bands, compare, golden_values, is_exact
 
 GOLDEN = json.loads(GOLDEN_PATH.read_text()) if GOLDEN_PATH.exists() else {}
 CONFIGS = parse_spec("*")
@@ -20,12 +20,25 @@ def test_every_configuration_has_a_golden_entry():
     assert not missing, f"no golden values for {missing}: run python -m benchmarks.golden --update --codecs ..."
 
 
+def test_every_golden_entry_is_still_registered():
+    # A codec module that fails to import takes its configurations out of CONFIGS, so without this
+    # its pins would simply stop being checked.
+    stale = sorted(set(GOLDEN) - set(IDS))
+    broken = "".join(f"; {module} failed to import: {error}" for module, error in broken_modules().items())
+    assert not stale, (f"golden entries of configurations no longer registered: {stale}{broken} "
+                       "(remove a retired one from benchmarks/golden.json)")
+
+
+def test_no_codec_module_is_broken():
+    assert not broken_modules(), f"codec modules that failed to import: {broken_modules()}"
+
+
 @pytest.mark.parametrize("name, params", CONFIGS, ids=IDS)
-def test_matches_golden(name, params, fitted_codec, bench_slice, bench_context):
+def test_matches_golden(name, params, fitted_codec, bench_slice):
     label = config_label(name, params)
     if label not in GOLDEN:
         pytest.skip("no golden entry (reported by test_every_configuration_has_a_golden_entry)")
     test, train = bench_slice
-    measured = measure(fitted_codec(name, params), test, train, bench_context)
-    problems = compare(label, GOLDEN[label], measured, is_exact(name))
+    measured = golden_values(fitted_codec(name, params), test, train)
+    problems = compare(label, GOLDEN[label], measured, is_exact(name), bands(name))
     assert not problems, "\n".join(problems)

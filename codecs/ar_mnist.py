@@ -18,11 +18,13 @@ at training time and shipped with the weights), so no float function is evaluate
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 
 from bench import ImageCodec, register_codec
-from bench.coding.container import check_content, content_digest, seal, unseal
+from bench.api.profiles import Profile, ProfileSet
+from bench.coding.container import check_content, content_digest, header_count, max_coded_items, seal, unseal
 from bench.coding.entropy import (
     BACKENDS,
     PRECISION_BITS,
@@ -46,11 +48,14 @@ WEIGHT_FRACTION_BITS = 12
 TABLE_STEP_BITS = 6
 TABLE_STEPS = 1 << TABLE_STEP_BITS
 LOGIT_LIMIT = 12
-#: Training rows (pixels) per profile; the write-up fitted 800k train pixels.
-TRAIN_ROWS = {"smoke": 10_000, "default": 800_000, "full": 2_000_000}
-MAX_ITER = {"smoke": 100, "default": 500, "full": 1000}
-TOLERANCE = {"smoke": 1e-4, "default": 1e-6, "full": 1e-7}
 _MODEL_HEAD = struct.Struct("<4sII")  # magic, k, table length
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArMnistProfile(Profile):
+    train_rows: int  # (image, pixel) samples the regression is fitted to; the write-up fitted 800k
+    max_iter: int  # of scikit-learn's solver
+    tolerance: float
 
 
 def binarise(images: np.ndarray) -> np.ndarray:
@@ -120,6 +125,11 @@ class ArMnist(ImageCodec):
     """Binarised MNIST, logistic regression on the previous k pixels, range-coded (lossless on binary images)."""
 
     kind = "lossless"
+    profiles = ProfileSet(
+        smoke=ArMnistProfile(train_rows=10_000, max_iter=100, tolerance=1e-4),
+        default=ArMnistProfile(train_rows=800_000, max_iter=500, tolerance=1e-6),
+        full=ArMnistProfile(train_rows=2_000_000, max_iter=1000, tolerance=1e-7),
+    )
 
     def __init__(self, k: int = 200, backend: str = "constriction"):
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k < PIXELS:
@@ -133,19 +143,17 @@ class ArMnist(ImageCodec):
         self._last_stream = {}  # ideal and real bits of the last compress() call
 
     # -- training --------------------------------------------------------------------------------
-    def fit(self, train, ctx) -> None:
-        from bench.api.codec import PROFILES
-
-        if ctx.profile not in PROFILES:
-            raise ValueError(f"unknown profile {ctx.profile!r}")
+    def fit(self, train) -> None:
+        ctx = self.ctx
+        profile = self.profiles[ctx.profile]
 
         def train_model() -> bytes:
             from sklearn.linear_model import LogisticRegression
             from threadpoolctl import threadpool_limits
 
             rng = np.random.default_rng(ctx.seed)
-            x, y = contexts_for_training(binarise(train.images), self.k, TRAIN_ROWS[ctx.profile], rng)
-            regression = LogisticRegression(max_iter=MAX_ITER[ctx.profile], tol=TOLERANCE[ctx.profile])
+            x, y = contexts_for_training(binarise(train.images), self.k, profile.train_rows, rng)
+            regression = LogisticRegression(max_iter=profile.max_iter, tol=profile.tolerance)
             # One BLAS thread: on this shared 2-core machine, two spin-waiting threads made the fit
             # 8-14x slower (measured), and one thread costs at most 2x on an idle machine.
             with threadpool_limits(limits=1):
@@ -154,7 +162,7 @@ class ArMnist(ImageCodec):
             return model.to_bytes()
 
         # The entropy backend does not shape the model: both backends share one trained model.
-        self.load_model(load_or_train(self, train.digest, ctx, train_model, params={"k": self.k}))
+        self.load_model(load_or_train(self.identity, train.digest, ctx, train_model, params={"k": self.k}))
 
     def load_model(self, blob: bytes) -> None:
         """Use a stored model (what `fit` trains or finds in the cache)."""
@@ -197,11 +205,14 @@ class ArMnist(ImageCodec):
     def decompress(self, data: bytes) -> np.ndarray:
         model = self._require_model()
         header, body, digest = unseal(data, MAGIC)
-        n = header.get("n")
-        if not isinstance(n, int) or n < 0 or header.get("k") != self.k or header.get("backend") != self.backend:
+        if header.get("k") != self.k or header.get("backend") != self.backend:
             raise CorruptStreamError(f"ar-mnist header does not match this codec (k={self.k}, backend={self.backend})")
         if header.get("model") != self._model_id:
             raise CorruptStreamError("ar-mnist stream was coded with a different trained model")
+        # No pixel costs less than the model's most confident table entry, for either value.
+        total = 1 << PRECISION_BITS
+        likeliest = max(int(model.p1_freqs.max()), total - int(model.p1_freqs.min()))
+        n = header_count(header, "n", max_coded_items(len(body), -PIXELS * np.log2(likeliest / total)), "ar-mnist")
         decoder = Decoder(body, self.backend)
         padded = np.zeros((n, self.k + PIXELS), np.float64)
         for t in range(PIXELS):

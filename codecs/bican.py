@@ -31,7 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench import ImageCodec, register_codec
-from bench.coding.latent import FactorizedHistogram, compress_latents, decompress_latents, seal, unseal
+from bench.api.profiles import ProfileSet
+from bench.coding.container import check_content, content_digest, header_count, seal, unseal
+from bench.coding.latent import FactorizedHistogram, compress_latents, decompress_latents
 from bench.errors import CorruptStreamError
 from bench.learn.model_cache import load_or_train
 from bench.learn.torch_io import load_state, pack_model, state_to_bytes, unpack_model
@@ -52,17 +54,10 @@ CODING_BATCH = 500
 
 
 @dataclass(frozen=True, kw_only=True)
-class Profile(TrainingBudget):
+class BicanProfile(TrainingBudget):
     width: float  # used when the codec's `width` is None
     batch: int = 100
     lr: float = 2e-4
-
-
-PROFILES = {
-    "smoke": Profile(width=0.04, epochs=1, batch=50, lr=2e-3, max_images=2000),
-    "default": Profile(width=0.08, epochs=2),
-    "full": Profile(width=1.0, epochs=20),  # the repository's model and schedule
-}
 
 
 def build_networks(scalar: int):
@@ -122,6 +117,11 @@ class Bican(ImageCodec):
 
     kind = "lossy"
     uses_torch = True
+    profiles = ProfileSet(
+        smoke=BicanProfile(width=0.04, epochs=1, batch=50, lr=2e-3, max_images=2000),
+        default=BicanProfile(width=0.08, epochs=2),
+        full=BicanProfile(width=1.0, epochs=20),  # the repository's model and schedule
+    )
 
     def __init__(self, width: float | None = None, entropy_coded: bool = False):
         if width is not None and (not isinstance(width, (int, float)) or not 0 < width <= 1):
@@ -133,9 +133,8 @@ class Bican(ImageCodec):
         self.compressor = self.decompressor = self.histogram = None
         self.meta: dict = {}
         self._decompressor_bytes = self._table_bytes = 0
-        self.data_dir = None
 
-    def _train(self, images: np.ndarray, ctx, profile: Profile) -> bytes:
+    def _train(self, images: np.ndarray, ctx, profile: BicanProfile) -> bytes:
         import torch
 
         with seeded_training(ctx) as run:
@@ -163,15 +162,15 @@ class Bican(ImageCodec):
         return pack_model(meta, {"compressor": state_to_bytes(compressor),
                                  "decompressor": state_to_bytes(decompressor)})
 
-    def fit(self, train, ctx) -> None:
-        profile = PROFILES[ctx.profile]
+    def fit(self, train) -> None:
+        ctx = self.ctx
+        profile = self.profiles[ctx.profile]
         train = train.head(profile.max_images)
         self.device = ctx.device
-        self.data_dir = ctx.data_dir
         width = profile.width if self.width is None else self.width
         self.scalar = max(1, round(FAITHFUL_SCALAR * width))
         training = {"scalar": self.scalar, "training_code": TRAINING_CODE_VERSION}
-        blob = load_or_train(self, train.digest, ctx, lambda: self._train(train.images, ctx, profile),
+        blob = load_or_train(self.identity, train.digest, ctx, lambda: self._train(train.images, ctx, profile),
                              tag="weights", params=training)
         self.meta, parts = unpack_model(blob)
         self.compressor, self.decompressor = build_networks(self.scalar)
@@ -180,7 +179,7 @@ class Bican(ImageCodec):
         self._decompressor_bytes = len(parts["decompressor"])
         self._table_bytes = 0
         if self.entropy_coded:
-            tables = load_or_train(self, train.digest, ctx, tag="tables", params=training,
+            tables = load_or_train(self.identity, train.digest, ctx, tag="tables", params=training,
                                    train=lambda: FactorizedHistogram.fit(self.code(train.images), bounds=(0, 255)).to_bytes())
             self.histogram = FactorizedHistogram.from_bytes(tables)
             self._table_bytes = len(tables)
@@ -210,17 +209,24 @@ class Bican(ImageCodec):
         code = self.code(images)
         if self.entropy_coded:
             return compress_latents(self.histogram.clip(code), self.histogram, _MAGIC_CODED)
-        return seal(code.tobytes(), len(code), _MAGIC_RAW)
+        return seal(_MAGIC_RAW, {"n": len(code), "d": CODE_DIMS}, code.tobytes(), content_digest(code))
 
     def decompress(self, data: bytes) -> np.ndarray:
         name = self.name or "bican"
         if self.entropy_coded:
             code = decompress_latents(data, self.histogram, _MAGIC_CODED, name).astype(np.uint8)
         else:
-            n, body = unseal(data, _MAGIC_RAW, name)
+            try:
+                header, body, digest = unseal(data, _MAGIC_RAW)
+            except CorruptStreamError as exc:
+                raise CorruptStreamError(f"{name}: {exc}") from None
+            if set(header) != {"n", "d"} or header["d"] != CODE_DIMS:
+                raise CorruptStreamError(f"{name}: stream header {header} is not a {CODE_DIMS}-byte code's")
+            n = header_count(header, "n", len(body) // CODE_DIMS, name)
             if len(body) != n * CODE_DIMS:
                 raise CorruptStreamError(f"{name}: {len(body)} code bytes for {n} images of {CODE_DIMS}")
             code = np.frombuffer(body, dtype=np.uint8).reshape(n, CODE_DIMS)
+            check_content(code, digest)
         return to_images(self.recreate(code))
 
     def writeup_loss_on(self, images: np.ndarray) -> float:
@@ -229,11 +235,9 @@ class Bican(ImageCodec):
         return float(np.mean((to_model_input(images, "cpu").numpy() - recreated) ** 2))
 
     def extra_columns(self) -> dict:
-        from bench.data.mnist import load_split
-
         return {
             # On the real test split, as the write-up's validation loss (harness time, not timed).
-            "writeup_loss": (self.writeup_loss_on(load_split("test", self.data_dir).images)
+            "writeup_loss": (self.writeup_loss_on(self.ctx.split("test").images)
                              if self.compressor is not None else None),
             "latent_dims": CODE_DIMS,
             "code_bytes_per_image": CODE_DIMS,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench import ImageCodec, register_codec
+from bench.api.profiles import ProfileSet
 from bench.learn.latent_code import UniformLatentCode
 from bench.learn.model_cache import load_or_train
 from bench.learn.torch_io import load_state, pack_model, state_to_bytes, unpack_model
@@ -45,17 +46,10 @@ CODING_BATCH = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
-class Profile(TrainingBudget):
+class ConvAeProfile(TrainingBudget):
     conv1: int
     conv2: int
     hidden: int
-
-
-PROFILES = {
-    "smoke": Profile(conv1=8, conv2=16, hidden=64, epochs=2, lr=4e-3, max_images=2000),
-    "default": Profile(conv1=16, conv2=32, hidden=256, epochs=3),
-    "full": Profile(conv1=32, conv2=64, hidden=512, epochs=40, batch=128, lr=2e-3),
-}
 
 
 def _configs() -> list[dict]:
@@ -64,7 +58,7 @@ def _configs() -> list[dict]:
     return writeup + sweep
 
 
-def build_networks(latent_dims: int, profile: Profile):
+def build_networks(latent_dims: int, profile: ConvAeProfile):
     from torch import nn
 
     c1, c2, h = profile.conv1, profile.conv2, profile.hidden
@@ -106,12 +100,18 @@ class LogisticMixturePrior:
         return -torch.log2(p.clamp_min(1e-9)).sum(-1)
 
 
-@register_codec("conv-ae", configs=_configs())
+@register_codec("conv-ae", configs=_configs(),
+                roles={"writeup-autoencoder": [{"latent_dims": 39}, {"latent_dims": 8}]})  # 95%, 99%
 class ConvAutoencoder(ImageCodec):
     """Convolutional autoencoder (write-up's 50/90/95/99% latents), quantised and entropy-coded latent."""
 
     kind = "lossy"
     uses_torch = True
+    profiles = ProfileSet(
+        smoke=ConvAeProfile(conv1=8, conv2=16, hidden=64, epochs=2, lr=4e-3, max_images=2000),
+        default=ConvAeProfile(conv1=16, conv2=32, hidden=256, epochs=3),
+        full=ConvAeProfile(conv1=32, conv2=64, hidden=512, epochs=40, batch=128, lr=2e-3),
+    )
 
     def __init__(self, latent_dims: int = 78, step: float = 1.0, lam: float = 50.0):
         if not isinstance(latent_dims, int) or not 1 <= latent_dims <= 784:
@@ -136,7 +136,7 @@ class ConvAutoencoder(ImageCodec):
     def _train(self, images: np.ndarray, ctx) -> bytes:
         import torch
 
-        profile = PROFILES[ctx.profile]
+        profile = self.profiles[ctx.profile]
         with seeded_training(ctx) as run:
             encoder, decoder = (net.to(ctx.device) for net in build_networks(self.latent_dims, profile))
             prior = LogisticMixturePrior(self.latent_dims, device=ctx.device)
@@ -160,12 +160,13 @@ class ConvAutoencoder(ImageCodec):
         return apply_in_batches(lambda chunk: self.encoder(images_to_tensor(chunk, self.device)).cpu().numpy(),
                                 images, CODING_BATCH, np.zeros((0, self.latent_dims))).astype(np.float64)
 
-    def fit(self, train, ctx) -> None:
-        profile = PROFILES[ctx.profile]
+    def fit(self, train) -> None:
+        ctx = self.ctx
+        profile = self.profiles[ctx.profile]
         train = train.head(profile.max_images)
         self.device = ctx.device
         training = self._training_params()
-        blob = load_or_train(self, train.digest, ctx, lambda: self._train(train.images, ctx),
+        blob = load_or_train(self.identity, train.digest, ctx, lambda: self._train(train.images, ctx),
                              tag="weights", params=training)
         self.meta, parts = unpack_model(blob)
         self.encoder, self.decoder = build_networks(self.latent_dims, profile)

@@ -13,8 +13,7 @@ Receiver: per class, as many latents as the class had images, sampled from its m
 stored in the payload, decoded by the small decoder: a synthetic labelled training set. The decoder's
 pixel logits are multiplied by `sharpen` (stored in the payload) before the sigmoid: a VAE decoder's
 mean image is blurry, and a classifier trained on blurry digits does badly on the sharp real ones
-(measured with the default cvae: reconstructions of 20,000 real images gave 85.8% test accuracy as
-they are, 95.8% sharpened x3; mixture samples 92.3% and 93.4%).
+(measured: docs/codecs.md; the results: docs/results.md).
 """
 
 from __future__ import annotations
@@ -24,11 +23,12 @@ import io
 import struct
 import time
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 
-from bench import DatasetCodec, create_codec, register_codec
-from bench.api.codec import RunContext
+from bench import DatasetCodec, register_codec
+from bench.api.profiles import Profile, ProfileSet
 from bench.coding.container import read_varint, write_varint
 from bench.errors import CorruptStreamError
 from bench.learn.classifier import N_CLASSES
@@ -38,19 +38,26 @@ VARIANTS = ("vanilla", "vae", "cvae", "contrastive")
 COVARIANCES = ("full", "diag", "tied", "spherical")
 PRECISIONS = ("float32", "float16", "int8")
 MAGIC = b"LGC1"
-#: Autoencoder training budget per profile: (epochs, images used). Smoke trains on a slice, large
-#: enough that the benchmark slice's pinned accuracy means something (measured: 2 epochs of 2,000
-#: images gave chance level, 9.8%; 4 of 10,000, 9 s here, give 69%).
-AE_BUDGETS = {"smoke": (4, 10000), "default": (3, None), "full": (40, None)}
-AE_BATCH = 128
 CONTRASTIVE_WEIGHT = 10.0
 CONTRASTIVE_TEMPERATURE = 0.2
 DECODE_BATCH = 2000
+MAX_SAMPLED_IMAGES = 10**6
+MAX_SAMPLED_LATENTS = 1 << 28
 #: The parameters that determine the trained autoencoder (the rest only shape the payload).
 AUTOENCODER_PARAMS = ("variant", "latent_dim", "width")
 
 
 # --------------------------------------------------------------------------- the networks
+
+
+@dataclass(frozen=True, kw_only=True)
+class LgcProfile(Profile):
+    """The autoencoder's training budget."""
+
+    epochs: int
+    max_images: int | None  # a slice of the train split; None: all of it
+    batch: int = 128
+    lr: float = 2e-3
 
 
 def build_decoder(latent_dim: int, width: int, conditional: bool):
@@ -268,6 +275,13 @@ class LatentGaussianCompression(DatasetCodec):
     """Latent Gaussian Compression: per-class GMMs in an autoencoder's latent space + a small decoder."""
 
     uses_torch = True
+    profiles = ProfileSet(
+        # A slice large enough that the benchmark slice's pinned accuracy means something (measured:
+        # 2 epochs of 2,000 images gave chance level, 9.8%; 4 of 10,000, 9 s here, give 69%).
+        smoke=LgcProfile(epochs=4, max_images=10000),
+        default=LgcProfile(epochs=3, max_images=None),
+        full=LgcProfile(epochs=40, max_images=None),
+    )
 
     def __init__(self, variant: str = "cvae", latent_dim: int = 64, width: int = 16, covariance: str = "diag",
                  components="bic", max_components: int = 32, precision: str = "int8", sharpen: float = 3.0):
@@ -283,7 +297,6 @@ class LatentGaussianCompression(DatasetCodec):
             raise ValueError(f"sharpen must be a number in (0, 100], got {sharpen!r}")
         self.latent_dim, self.width, self.components, self.max_components = latent_dim, width, components, max_components
         self.sharpen = float(sharpen)
-        self.ctx = RunContext()
         self.encoder = self.decoder = None
         self.columns: dict = {}
 
@@ -297,15 +310,15 @@ class LatentGaussianCompression(DatasetCodec):
 
     # ---- training (sender side)
 
-    def fit(self, train, ctx: RunContext) -> None:
+    def fit(self, train) -> None:
         import torch
 
-        self.ctx = ctx
-        epochs, limit = AE_BUDGETS[ctx.profile]
-        train = train.head(limit)
+        ctx = self.ctx
+        profile = self.profiles[ctx.profile]
+        train = train.head(profile.max_images)
         # Keyed by the autoencoder's own parameters only: every mixture / precision setting shares it.
-        owner = create_codec(self.name or "lgc", **{k: getattr(self, k) for k in AUTOENCODER_PARAMS})
-        blob = load_or_train(owner, train.digest, ctx, lambda: self._train(train, epochs), tag="autoencoder")
+        owner = self.identity.with_params({k: getattr(self, k) for k in AUTOENCODER_PARAMS})
+        blob = load_or_train(owner, train.digest, ctx, lambda: self._train(train, profile), tag="autoencoder")
         state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
         # Training times travel with the cached model, so a cache hit still reports what training cost.
         self.columns.update(ae_train_s=state["train_s"], ae_train_cpu_s=state["train_cpu_s"])
@@ -316,7 +329,7 @@ class LatentGaussianCompression(DatasetCodec):
         self.encoder.to(ctx.device).eval()
         self.decoder.to(ctx.device).eval()
 
-    def _train(self, train, epochs: int) -> bytes:
+    def _train(self, train, profile: LgcProfile) -> bytes:
         import torch
         import torch.nn.functional as F
 
@@ -329,14 +342,14 @@ class LatentGaussianCompression(DatasetCodec):
         x_all = torch.tensor(train.images, dtype=torch.float32, device=ctx.device).unsqueeze(1) / 255.0
         y_all = torch.tensor(train.labels, dtype=torch.int64, device=ctx.device)
         n = len(x_all)
-        batch = min(AE_BATCH, n)
-        steps = epochs * (n // batch)
+        batch = min(profile.batch, n)
+        steps = profile.epochs * (n // batch)
         parameters = list(encoder.parameters()) + list(decoder.parameters())
-        optimizer = torch.optim.Adam(parameters, lr=2e-3)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps)
+        optimizer = torch.optim.Adam(parameters, lr=profile.lr)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=profile.lr, total_steps=steps)
         encoder.train()
         decoder.train()
-        for _ in range(epochs):
+        for _ in range(profile.epochs):
             order = torch.randperm(n, generator=generator).to(ctx.device)
             for start in range(0, n - batch + 1, batch):
                 idx = order[start:start + batch]
@@ -438,7 +451,10 @@ class LatentGaussianCompression(DatasetCodec):
         if not (1 <= latent_dim <= 4096 and 1 <= width <= 1024 and 0 < sharpen <= 100):
             raise CorruptStreamError("lgc: corrupt header (implausible sizes)")
         counts = [reader.varint() for _ in range(N_CLASSES)]
-        if sum(counts) > 10**8:
+        # The images are sampled, not stored, so the stream's length bounds nothing: the caps are what
+        # an MNIST-sized training set could need (60,000 x 4,096 latents), and they keep a damaged or
+        # made-up count from asking for terabytes.
+        if sum(counts) > MAX_SAMPLED_IMAGES or sum(counts) * latent_dim > MAX_SAMPLED_LATENTS:
             raise CorruptStreamError("lgc: corrupt header (implausible class counts)")
         mixtures = {}
         for c in range(N_CLASSES):
@@ -449,6 +465,10 @@ class LatentGaussianCompression(DatasetCodec):
                 raise CorruptStreamError("lgc: corrupt mixture size")
             mixtures[c] = (reader.array((1, k), precision)[0], reader.array((k, latent_dim), precision),
                            reader.array(_factor_shape(covariance, k, latent_dim), precision))
+        with torch.device("meta"):  # shapes only: the weights must fit the rest of the body first
+            params = sum(t.numel() for t in build_decoder(latent_dim, width, bool(conditional)).state_dict().values())
+        if params * {"float32": 4, "float16": 2, "int8": 1}[precision] > len(body) - reader.pos:
+            raise CorruptStreamError("lgc: stream is too short for its decoder's weights (corrupt stream)")
         decoder = build_decoder(latent_dim, width, bool(conditional))
         state = {name: torch.from_numpy(reader.array(tuple(t.shape), precision).copy())
                  for name, t in decoder.state_dict().items()}

@@ -8,8 +8,8 @@ background, blurred strokes) and undoes it. One network serves every step of the
 on train reconstructions at steps drawn log-uniform over `STEP_RANGE`, with the real rounding.
 
 Why this design: with a few CPU minutes, an end-to-end autoencoder (conv-ae) lands on or below the
-PCA curve, while a pixel-space correction trained on PCA's own output gains about 2 dB at once
-(measured while building this codec; see README).
+PCA curve, while a pixel-space correction trained on PCA's own output gains at once (measured:
+docs/codecs.md; the results: docs/results.md).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench import ImageCodec, register_codec
+from bench.api.profiles import ProfileSet
 from bench.learn.latent_code import UniformLatentCode
 from bench.learn.model_cache import load_or_train
 from bench.learn.principal_axes import principal_axes
@@ -40,19 +41,12 @@ SWEEP_STEPS = (0.8, 0.5, 0.4, 0.3, 0.25, 0.18, 0.12, 0.08, 0.06)  # about 20 to 
 
 
 @dataclass(frozen=True, kw_only=True)
-class Profile(TrainingBudget):
+class PcaCnnProfile(TrainingBudget):
     channels: int
     layers: int
 
 
-PROFILES = {
-    "smoke": Profile(channels=8, layers=3, epochs=3, lr=3e-3, max_images=2000),
-    "default": Profile(channels=16, layers=4, epochs=1.5),
-    "full": Profile(channels=64, layers=6, epochs=30),
-}
-
-
-def build_refiner(profile: Profile):
+def build_refiner(profile: PcaCnnProfile):
     """Input: (reconstruction, log step) planes; output: a correction added to the reconstruction."""
     from torch import nn
 
@@ -72,6 +66,11 @@ class PcaCnn(ImageCodec):
 
     kind = "lossy"
     uses_torch = True
+    profiles = ProfileSet(
+        smoke=PcaCnnProfile(channels=8, layers=3, epochs=3, lr=3e-3, max_images=2000),
+        default=PcaCnnProfile(channels=16, layers=4, epochs=1.5),
+        full=PcaCnnProfile(channels=64, layers=6, epochs=30),
+    )
 
     def __init__(self, step: float = 0.3):
         if not isinstance(step, (int, float)) or not step > 0:
@@ -101,7 +100,7 @@ class PcaCnn(ImageCodec):
         log_step = torch.log(step).view(-1, 1, 1, 1).expand(-1, 1, 28, 28)
         return linear + refiner(torch.cat([linear, log_step], dim=1))
 
-    def _train(self, images: np.ndarray, ctx, profile: Profile) -> bytes:
+    def _train(self, images: np.ndarray, ctx, profile: PcaCnnProfile) -> bytes:
         import torch
 
         with seeded_training(ctx) as run:
@@ -120,13 +119,14 @@ class PcaCnn(ImageCodec):
             meta = run.record(steps, len(images))
         return pack_model(meta, {"refiner": state_to_bytes(refiner)})
 
-    def fit(self, train, ctx) -> None:
-        profile = PROFILES[ctx.profile]
+    def fit(self, train) -> None:
+        ctx = self.ctx
+        profile = self.profiles[ctx.profile]
         train = train.head(profile.max_images)
         self.device = ctx.device
         mean, axes = principal_axes(train.images, train.digest)
         self.mean, self.axes = mean.astype(np.float32), np.ascontiguousarray(axes, dtype=np.float32)
-        blob = load_or_train(self, train.digest, ctx, lambda: self._train(train.images, ctx, profile),
+        blob = load_or_train(self.identity, train.digest, ctx, lambda: self._train(train.images, ctx, profile),
                              tag="refiner", params={"training_code": TRAINING_CODE_VERSION})
         self.meta, parts = unpack_model(blob)
         self.refiner = load_state(build_refiner(profile), parts["refiner"], ctx.device).eval()

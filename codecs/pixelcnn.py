@@ -29,9 +29,26 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bench import ImageCodec, register_codec
-from bench.api.codec import PROFILES
-from bench.coding.container import check_content, content_digest, pack_chunks, seal, unpack_chunks, unseal
-from bench.coding.entropy import BACKENDS, Decoder, Encoder, code_length_columns, ideal_bits, quantize
+from bench.api.profiles import Profile, ProfileSet
+from bench.coding.container import (
+    check_content,
+    content_digest,
+    header_count,
+    max_coded_items,
+    pack_chunks,
+    seal,
+    unpack_chunks,
+    unseal,
+)
+from bench.coding.entropy import (
+    BACKENDS,
+    PRECISION_BITS,
+    Decoder,
+    Encoder,
+    code_length_columns,
+    ideal_bits,
+    quantize,
+)
 from bench.coding.reproducible import check_float_settings, float_settings, torch_threads
 from bench.errors import BenchError, CorruptStreamError
 from bench.learn.model_cache import load_or_train
@@ -51,8 +68,8 @@ MIXTURE_COMPONENTS = 10
 CPU_THREADS = 1
 
 
-@dataclass(frozen=True)
-class Settings:
+@dataclass(frozen=True, kw_only=True)
+class PixelCnnProfile(Profile):
     """Architecture and training budget of one profile."""
 
     rows_above: int
@@ -65,20 +82,6 @@ class Settings:
     learning_rate: float
     busy_share: float | None = None  # share of each batch with a nonzero window (None: as drawn)
 
-
-PROFILE_SETTINGS = {
-    # Seconds: for the tests.
-    "smoke": Settings(rows_above=2, half_width=2, left=2, hidden=32, layers=1, steps=100, batch=128,
-                      learning_rate=3e-3),
-    # A few minutes on one CPU core. Chosen by measurement (ideal bits/pixel on 1,000 test images,
-    # 6,000 steps of 1,024 pixels: 1.126): 12,000 steps of 512 (1.108), 90% busy pixels (1.118),
-    # both (1.099), 24,000 steps of 256 with 90% busy (1.088); a 7-row window did not help (1.101).
-    "default": Settings(rows_above=5, half_width=5, left=5, hidden=128, layers=2, steps=24_000, batch=256,
-                        learning_rate=2e-3, busy_share=0.9),
-    # A long GPU run: wider window, bigger network, about 17x the default's samples.
-    "full": Settings(rows_above=7, half_width=7, left=7, hidden=384, layers=3, steps=200_000, batch=512,
-                     learning_rate=1e-3, busy_share=0.9),
-}
 
 
 class CausalWindow:
@@ -207,7 +210,7 @@ def weights_from_bytes(blob: bytes):
     return config, net.eval()
 
 
-def _training_batch(frame, window: CausalWindow, settings: Settings, sampler):
+def _training_batch(frame, window: CausalWindow, settings: PixelCnnProfile, sampler):
     """Random (image, position) pixels and their windows; `busy_share` of them with a nonzero window.
 
     A pixel whose window is all zero is easy (its distribution depends on the position alone) and
@@ -231,7 +234,7 @@ def _training_batch(frame, window: CausalWindow, settings: Settings, sampler):
     return image_index[keep], positions[keep.cpu().numpy()], windows[keep]
 
 
-def train_network(images: np.ndarray, settings: Settings, head: str, seed: int, device: str) -> bytes:
+def train_network(images: np.ndarray, settings: PixelCnnProfile, head: str, seed: int, device: str) -> bytes:
     """Fit the network to random (image, position) pixels of the training images; its bytes."""
     import torch
     from torch.nn import functional as F
@@ -267,6 +270,19 @@ class PixelCnn(ImageCodec):
 
     kind = "lossless"
     uses_torch = True
+    profiles = ProfileSet(
+        # Seconds: for the tests.
+        smoke=PixelCnnProfile(rows_above=2, half_width=2, left=2, hidden=32, layers=1, steps=100, batch=128,
+                              learning_rate=3e-3),
+        # A few minutes on one CPU core. Chosen by measurement (ideal bits/pixel on 1,000 test images,
+        # 6,000 steps of 1,024 pixels: 1.126): 12,000 steps of 512 (1.108), 90% busy pixels (1.118),
+        # both (1.099), 24,000 steps of 256 with 90% busy (1.088); a 7-row window did not help (1.101).
+        default=PixelCnnProfile(rows_above=5, half_width=5, left=5, hidden=128, layers=2, steps=24_000,
+                                batch=256, learning_rate=2e-3, busy_share=0.9),
+        # A long GPU run: wider window, bigger network, about 17x the default's samples.
+        full=PixelCnnProfile(rows_above=7, half_width=7, left=7, hidden=384, layers=3, steps=200_000,
+                             batch=512, learning_rate=1e-3, busy_share=0.9),
+    )
 
     def __init__(self, head: str = "softmax", backend: str = "constriction"):
         if head not in HEADS:
@@ -283,12 +299,11 @@ class PixelCnn(ImageCodec):
         self._last_stream: dict = {}
 
     # -- training --------------------------------------------------------------------------------
-    def fit(self, train, ctx) -> None:
-        if ctx.profile not in PROFILES:
-            raise ValueError(f"unknown profile {ctx.profile!r}; choose one of {', '.join(PROFILES)}")
-        settings = PROFILE_SETTINGS[ctx.profile]
+    def fit(self, train) -> None:
+        ctx = self.ctx
+        settings = self.profiles[ctx.profile]
         blob = load_or_train(
-            self, train.digest, ctx,
+            self.identity, train.digest, ctx,
             lambda: train_network(train.images, settings, self.head, ctx.seed, ctx.device),
             params={"head": self.head, "settings": asdict(settings)},  # the entropy backend shares the model
         )
@@ -393,9 +408,9 @@ class PixelCnn(ImageCodec):
         import torch
 
         header, body, digest = unseal(data, MAGIC)
-        n = header.get("n")
-        if not isinstance(n, int) or n < 0:
-            raise CorruptStreamError("pixelcnn header has no valid image count (corrupt stream)")
+        # Every pixel's table gives its likeliest value at most 1 - 255/2**16 (`quantize` keeps 1 for each other).
+        n = header_count(header, "n", max_coded_items(len(body), -PIXELS * np.log2(1 - 255 / 2**PRECISION_BITS)),
+                         "pixelcnn")
         if (header.get("head"), header.get("backend"), header.get("batch")) != (self.head, self.backend, LOCKSTEP_BATCH):
             raise CorruptStreamError(f"pixelcnn stream was coded with another configuration ({header.get('head')}, "
                                      f"{header.get('backend')}, batch {header.get('batch')})")

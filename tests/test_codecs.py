@@ -13,9 +13,9 @@ IMAGE_CONFIGS = [(n, p) for n, p in parse_spec("*") if get_entry(n).kind != "dat
 
 
 def _fitted(name, params, tmp_path_factory):
-    codec = create_codec(name, **params)
     cache = tmp_path_factory.getbasetemp() / "model-cache"
-    codec.fit(load_split("train", limit=2000), RunContext(profile="smoke", cache_dir=cache))
+    codec = create_codec(name, RunContext(profile="smoke", cache_dir=cache), **params)
+    codec.fit(load_split("train", limit=2000))
     return codec
 
 

@@ -24,8 +24,8 @@ def _row_index(images: np.ndarray, originals: np.ndarray) -> list[int]:
 @pytest.mark.parametrize("name, params", [("random-subset", {"per_class": 3, "seed": 1}),
                                           ("kmedoids-coreset", {"per_class": 3})])
 def test_subset_has_k_real_images_per_class_with_their_labels(name, params, train_slice, tmp_path):
-    codec = create_codec(name, **params)
-    codec.fit(train_slice, RunContext(profile="smoke", cache_dir=tmp_path))
+    codec = create_codec(name, **params, ctx=RunContext(profile="smoke", cache_dir=tmp_path))
+    codec.fit(train_slice)
     payload = codec.compress_dataset(train_slice.images, train_slice.labels)
     images, labels = codec.decompress_dataset(payload)
     assert images.shape == (30, 28, 28) and images.dtype == np.uint8

@@ -1,4 +1,5 @@
 import gzip
+import re
 import shutil
 
 import numpy as np
@@ -69,25 +70,68 @@ def test_wrong_checksum_names_the_file(isolated):
 
 def test_missing_file_without_mirrors_is_one_clear_error(isolated, monkeypatch):
     (isolated / "t10k-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setattr(data, "SHARED_MNIST_DIR", isolated)
     monkeypatch.setattr(data, "MIRRORS", ())
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte: not found in"):
-        load_split("test", data_dir=isolated)
+        load_split("test")
 
 
-def test_missing_file_is_downloaded_into_the_cache(isolated, tmp_path, monkeypatch):
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    shutil.move(isolated / "t10k-labels-idx1-ubyte.gz", mirror)
-    monkeypatch.setenv("MNIST_MIRRORS", f"file://{tmp_path}/unreachable/,file://{mirror}/")
-    assert len(load_split("test", data_dir=isolated)) == 10_000
+@pytest.fixture
+def mirror(isolated, tmp_path, monkeypatch):
+    """The labels file moved from the data folder to a local mirror."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    shutil.move(isolated / "t10k-labels-idx1-ubyte.gz", folder)
+    monkeypatch.setenv("MNIST_MIRRORS", f"file://{tmp_path}/unreachable/,file://{folder}/")
+    return folder
+
+
+def test_missing_file_is_downloaded_into_the_cache(isolated, mirror, tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "SHARED_MNIST_DIR", isolated)
+    assert len(load_split("test")) == 10_000
     assert (tmp_path / "cache" / "t10k-labels-idx1-ubyte.gz").is_file()
 
 
 def test_failed_download_says_what_was_tried(isolated, tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "SHARED_MNIST_DIR", isolated)
     (isolated / "t10k-labels-idx1-ubyte.gz").unlink()
     monkeypatch.setenv("MNIST_MIRRORS", f"file://{tmp_path}/unreachable/")
     with pytest.raises(DataError, match="download failed.*unreachable"):
+        load_split("test")
+
+
+def test_a_named_folder_is_the_only_place_searched(isolated, mirror, tmp_path, monkeypatch):
+    # The files are in the cache and on a mirror, but the folder the user named lacks one: an error.
+    monkeypatch.setattr(data, "SHARED_MNIST_DIR", ORIGINALS[TEST_FILES[0]].parent)
+    with pytest.raises(DataError, match=re.escape(f"t10k-labels-idx1-ubyte: not found in {isolated} (from --data-dir")):
         load_split("test", data_dir=isolated)
+    monkeypatch.setenv("MNIST_DIR", str(isolated))
+    with pytest.raises(DataError, match=re.escape(f"t10k-labels-idx1-ubyte: not found in {isolated} (from $MNIST_DIR")):
+        load_split("test")
+    assert not (tmp_path / "cache").exists()  # nothing downloaded
+
+
+@pytest.mark.parametrize("how", ["--data-dir", "$MNIST_DIR"])
+def test_a_named_folder_that_does_not_exist_is_refused(isolated, tmp_path, monkeypatch, how):
+    monkeypatch.setattr(data, "SHARED_MNIST_DIR", ORIGINALS[TEST_FILES[0]].parent)  # would be found here
+    missing = tmp_path / "no-such-folder"
+    if how == "$MNIST_DIR":
+        monkeypatch.setenv("MNIST_DIR", str(missing))
+    with pytest.raises(DataError, match=re.escape(f"MNIST folder {missing} (from {how}) does not exist")):
+        load_split("test", data_dir=missing if how == "--data-dir" else None)
+
+
+def test_data_dir_wins_over_mnist_dir(isolated, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DIR", str(tmp_path / "no-such-folder"))
+    assert len(load_split("test", data_dir=isolated)) == 10_000
+
+
+def test_a_changed_mnist_dir_is_searched_again(isolated, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DIR", str(isolated))
+    assert len(load_split("test")) == 10_000
+    monkeypatch.setenv("MNIST_DIR", str(tmp_path / "no-such-folder"))
+    with pytest.raises(DataError, match="does not exist"):
+        load_split("test")
 
 
 def test_bad_split_and_limit():

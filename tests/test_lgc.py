@@ -52,8 +52,8 @@ def test_int8_and_float16_packing_keep_values_within_their_step():
 
 @pytest.fixture(scope="module")
 def smoke_codec(tmp_path_factory):
-    codec = create_codec("lgc", width=8)
-    codec.fit(load_split("train", limit=2000), RunContext(profile="smoke", cache_dir=tmp_path_factory.mktemp("c")))
+    codec = create_codec("lgc", width=8, ctx=RunContext(profile="smoke", cache_dir=tmp_path_factory.mktemp("c")))
+    codec.fit(load_split("train", limit=2000))
     return codec
 
 

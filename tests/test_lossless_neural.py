@@ -37,8 +37,8 @@ def fitted(train_slice, tmp_path_factory):
     cache = tmp_path_factory.mktemp("model-cache")
     out = {}
     for name, (params, _) in CODECS.items():
-        codec = create_codec(name, **params)
-        codec.fit(train_slice, RunContext(profile="smoke", cache_dir=cache))
+        codec = create_codec(name, **params, ctx=RunContext(profile="smoke", cache_dir=cache))
+        codec.fit(train_slice)
         blob_path = next((cache / name).glob("*.bin"))
         out[name] = (codec, blob_path.read_bytes())
     return out
@@ -85,8 +85,8 @@ def test_ar_mnist_tables_do_not_depend_on_batch_shape(fitted, test_images):
 
 
 def test_pixelcnn_logistic_mixture_head_round_trips(train_slice, test_images, tmp_path):
-    codec = create_codec("pixelcnn", head="logistic")
-    codec.fit(train_slice, RunContext(profile="smoke", cache_dir=tmp_path))
+    codec = create_codec("pixelcnn", head="logistic", ctx=RunContext(profile="smoke", cache_dir=tmp_path))
+    codec.fit(train_slice)
     images = test_images[:3]
     assert np.array_equal(codec.decompress(codec.compress(images)), images)
     assert codec.extra_columns()["ideal_bpp"] > 0
@@ -159,8 +159,8 @@ def test_pixelcnn_refuses_a_stream_from_other_float_settings(fitted, test_images
 
 
 def test_streams_from_another_model_are_refused(train_slice, fitted, test_images, tmp_path):
-    other = create_codec("ar-mnist", k=10)
-    other.fit(train_slice, RunContext(profile="smoke", cache_dir=tmp_path, seed=1))
+    other = create_codec("ar-mnist", k=10, ctx=RunContext(profile="smoke", cache_dir=tmp_path, seed=1))
+    other.fit(train_slice)
     with pytest.raises(BenchError, match="different trained model"):
         other.decompress(fitted["ar-mnist"][0].compress(test_images[:2]))
 

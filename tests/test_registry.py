@@ -68,3 +68,69 @@ def test_registration_rules(temporary_codecs):
             self.k = k
 
     assert "temp-codec" in list_codecs() and create_codec("temp-codec").params == {"k": 0}
+
+
+@pytest.fixture
+def broken_module(monkeypatch):
+    """A codec module that failed to import, as the registry records one (names like a real one's)."""
+    from bench.api import registry
+
+    registry._load_plugins()
+    monkeypatch.setitem(registry._BROKEN, "bench_codecs.fake_broken",
+                        registry.BrokenModule("bench_codecs.fake_broken", "ImportError: needs libfake"))
+    return "bench_codecs.fake_broken"
+
+
+def test_broken_module_is_kept_with_its_error(broken_module):
+    from bench.api.registry import broken_modules
+
+    assert broken_modules()[broken_module] == "ImportError: needs libfake"
+
+
+@pytest.mark.parametrize("requested", ["fake-broken", "fake_broken", "bench_codecs.fake_broken", "Fake-Broken"])
+def test_name_of_a_broken_module_is_a_placeholder(broken_module, requested):
+    from bench.api.registry import BrokenConfig
+
+    configs = parse_spec(f"gzip:framing=whole,{requested}", broken=True)
+    assert configs[0] == ("gzip", {"framing": "whole"})
+    assert configs[1] == BrokenConfig(requested, {}, broken_module, "ImportError: needs libfake")
+    assert configs[1].message == f"module {broken_module} failed to import: ImportError: needs libfake"
+    # Without `broken`, the same request is a one-line error naming the module and its error.
+    with pytest.raises(CodecError, match=rf"codec '{requested}' is unavailable: module {broken_module} "
+                                         "failed to import: ImportError: needs libfake"):
+        parse_spec(requested)
+
+
+def test_every_codec_includes_one_placeholder_per_broken_module(broken_module):
+    from bench.api.registry import BrokenConfig
+
+    configs = parse_spec("*", broken=True)
+    placeholders = [c for c in configs if isinstance(c, BrokenConfig)]
+    assert [(p.name, p.module) for p in placeholders] == [(broken_module, broken_module)]
+    assert len(configs) == len(parse_spec("*")) + 1  # without `broken`, `*` is only what is registered
+    assert parse_spec("fake*,fake-broken:level=3", broken=True) == placeholders  # once per module
+    assert parse_spec("fake-broken:level=3", broken=True)[0].label == "fake-broken:level=3"
+
+
+def test_unknown_names_mention_broken_modules(broken_module):
+    with pytest.raises(CodecError, match=r"unknown codec 'zip'; valid names: .*; modules that failed to import: "
+                                         r"bench_codecs.fake_broken \(ImportError: needs libfake\)"):
+        parse_spec("zip", broken=True)
+    with pytest.raises(CodecError, match=r"no codec matches 'fake\*'.*fake_broken"):
+        parse_spec("fake*")
+
+
+def test_module_that_fails_half_way_registers_nothing(tmp_path, monkeypatch, temporary_codecs):
+    from bench.api import registry
+
+    (tmp_path / "half_way_plugin.py").write_text(
+        "from bench import ImageCodec, register_codec\n"
+        "@register_codec('half-way')\n"
+        "class HalfWay(ImageCodec):\n"
+        "    pass\n"
+        "raise RuntimeError('then it broke\\nsecond line')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_BROKEN", {})
+    registry._import_plugin("half_way_plugin")
+    assert "half-way" not in list_codecs()
+    assert registry.broken_modules() == {"half_way_plugin": "RuntimeError: then it broke"}

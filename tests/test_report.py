@@ -2,6 +2,7 @@
 
 import gzip
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -10,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench import DatasetCodec, ImageCodec, register_codec
+from bench.api.registry import _REGISTRY, list_codecs, report_columns
 from bench.cli import main
 from bench.report import render as report
 from bench.report.render import build_context, pareto_mask, render_report
@@ -107,6 +110,132 @@ def test_seeds_merge_into_one_point_and_the_full_train_set_is_the_ceiling():
     assert len(subsets) == 1 and subsets["n_seeds"].iloc[0] == 3
     assert subsets["accuracy_pct"].iloc[0] == pytest.approx(92.0)
     assert subsets["accuracy_std_pct"].iloc[0] == pytest.approx(2.0)
+
+
+@pytest.fixture
+def fake_codecs():
+    """The real codecs are loaded first; what a test registers besides them goes again afterwards."""
+    list_codecs()
+    before = set(_REGISTRY)
+    yield
+    for name in set(_REGISTRY) - before:
+        del _REGISTRY[name]
+
+
+def _lossy_row(codec: str, params: dict, bpp: float, **extra) -> dict:
+    config = codec + "".join(f":{k}={v}" for k, v in params.items())
+    return {"codec": codec, "config": config, "kind": "lossy", "split": "test", "params": json.dumps(params),
+            "n_images": 100, "raw_bytes": 78_400, "payload_bytes": 78_400 * bpp / 8, "mse": 0.01 / bpp,
+            "status": "ok", **{f"mse_digit{d}": 0.01 * (d + 1) / bpp for d in range(10)}, **extra}
+
+
+def test_a_codec_that_declares_a_role_is_singled_out_without_a_report_edit(fake_codecs):
+    """A codec the report has never heard of plays the autoencoder and the dataset ceiling by declaring it;
+    its family is its series. The table has no `family` / `roles` columns: they come from the registry."""
+
+    @register_codec("tiny-ae", configs=[{"width": w} for w in (8, 4, 2, 1)], family="tiny",
+                    roles={"writeup-autoencoder": [{"width": 4}, {"width": 1}]})
+    class TinyAutoencoder(ImageCodec):
+        kind = "lossy"
+
+        def __init__(self, width: int = 8):
+            self.width = width
+
+    @register_codec("tiny-ae-v2", family="tiny")
+    class TinyAutoencoderV2(TinyAutoencoder):
+        pass
+
+    @register_codec("everything", roles=["dataset-ceiling"])
+    class Everything(DatasetCodec):
+        pass
+
+    table = _table([*(_lossy_row("tiny-ae", {"width": w}, bpp=w / 4) for w in (8, 4, 2, 1)),
+                    _lossy_row("tiny-ae-v2", {}, bpp=3.0),
+                    *(_lossy_row("webp-lossy", {"quality": q}, bpp=q / 50) for q in (10, 50, 90)),
+                    {"codec": "everything", "config": "everything", "kind": "dataset", "split": "all",
+                     "params": "{}", "n_images": 60000, "raw_bytes": 47_040_000, "payload_bytes": 9_000_000,
+                     "accuracy": 0.985, "status": "ok"}])
+    frame = report.normalise(table)
+    assert frame.set_index("config").loc["tiny-ae:width=4", ["family", "roles"]].tolist() == ["tiny",
+                                                                                            "writeup-autoencoder"]
+    full = report.full_data_accuracy(frame, report.accuracy_scale(frame))
+    assert full.percent == pytest.approx(98.5) and full.source == "the everything row"
+    summary = report.annotate(report.summarise(frame), full, 100.0)
+    rows, which = report.autoencoder_selection(summary)
+    assert rows["config"].tolist() == ["tiny-ae:width=4", "tiny-ae:width=1"]  # highest rate first
+    assert "tiny-ae:width=4, tiny-ae:width=1" in which
+
+    drawn = {}
+
+    def keep(figure, fig, crop=False):
+        drawn[figure.id] = fig
+        figure.png = "x"
+        return figure
+
+    styles = report.Styles(sorted(summary["family"].unique()))
+    report._encode, original = keep, report._encode
+    try:
+        per_digit = report.figure_per_digit(summary, styles)
+        report.figure_rate_distortion(summary, styles)
+    finally:
+        report._encode = original
+    assert "tiny-ae:width=4" in per_digit.caption
+    bars = [t.get_text() for t in drawn["per-digit-error"].axes[0].get_legend().get_texts()]
+    assert [b.split(" ")[0] for b in bars] == ["tiny-ae:width=4", "tiny-ae:width=1"]
+    series = [t.get_text() for t in drawn["rate-distortion"].axes[0].get_legend().get_texts()]
+    assert series == ["tiny", "webp-lossy"]  # both tiny codecs are one family: one series
+
+
+def test_the_rows_own_family_and_roles_win_over_the_registry():
+    """Rows the runner wrote carry `family` and `roles`: the report reads them, even for a codec the
+    registry does not know, and a row without them still gets the registry's."""
+    table = _table([_lossy_row("renamed-ae", {"latent_dims": 39}, bpp=0.2, family="ae", roles="writeup-autoencoder"),
+                    _lossy_row("conv-ae", {"latent_dims": 39}, bpp=0.1, family="ae", roles=np.nan),
+                    _lossy_row("conv-ae", {"latent_dims": 8}, bpp=0.05, family=np.nan, roles=np.nan),
+                    _lossy_row("jpeg", {"quality": 5}, bpp=0.3, family=np.nan, roles=np.nan)])
+    frame = report.normalise(table)
+    assert frame["family"].tolist() == ["ae", "ae", "conv-ae", "jpeg"]
+    assert frame["roles"].tolist() == ["writeup-autoencoder", "", "writeup-autoencoder", ""]
+    rows, _ = report.autoencoder_selection(report.annotate(report.summarise(frame), report.FullAccuracy(None, ""), 1))
+    assert rows["config"].tolist() == ["renamed-ae:latent_dims=39", "conv-ae:latent_dims=8"]
+
+
+def test_codecs_declare_family_and_roles_and_the_registry_checks_them(fake_codecs):
+    assert report_columns("conv-ae", {"latent_dims": 39, "step": 1.0}) == {"family": "conv-ae",
+                                                                           "roles": "writeup-autoencoder"}
+    assert report_columns("conv-ae", {"latent_dims": 78}) == {"family": "conv-ae", "roles": ""}
+    assert report_columns("raw", {"framing": "per-image"})["roles"] == "identity"
+    assert report_columns("full-train-set", {})["roles"] == "dataset-ceiling"
+    assert report_columns("no-such-codec", {}) == {"family": "no-such-codec", "roles": ""}
+
+    class Lossy(ImageCodec):
+        kind = "lossy"
+
+        def __init__(self, dims: int = 8):
+            self.dims = dims
+
+    with pytest.raises(TypeError, match="unknown role 'autoencoder'; known roles: writeup-autoencoder"):
+        register_codec("bad-role", roles={"autoencoder": [{}]})(Lossy)
+    with pytest.raises(TypeError, match="no registered configuration has {'dims': 9}"):
+        register_codec("typo", configs=[{"dims": 8}, {"dims": 2}], roles={"writeup-autoencoder": [{"dims": 9}]})(Lossy)
+    with pytest.raises(TypeError, match="unknown parameters"):
+        register_codec("bad-param", roles={"writeup-autoencoder": [{"latent": 8}]})(Lossy)
+    assert "bad-role" not in _REGISTRY and "typo" not in _REGISTRY
+
+
+def test_a_committed_table_without_family_and_roles_renders_the_writeup_settings(monkeypatch):
+    """results/lossy.csv predates the columns: the registry says which rows are the write-up's autoencoder."""
+    monkeypatch.setattr(report, "TSNE_IMAGES", 40)  # the selection is under test, not the embedding
+    monkeypatch.setattr(report, "TSNE_ITERATIONS", 250)
+    source = Path(__file__).parent.parent / "results" / "lossy.csv"
+    table, artifact_dir, _ = report.read_source(source)
+    assert "family" not in table and "roles" not in table
+    context = build_context(table, artifact_dir, source)
+    figures = context["figures"]
+    assert all(figures[k].png for k in ("rate_distortion", "grid", "per_digit", "tsne", "throughput"))
+    assert "(conv-ae:latent_dims=39, conv-ae:latent_dims=8)" in figures["per_digit"].caption
+    assert "(conv-ae:latent_dims=39, conv-ae:latent_dims=8)" in figures["tsne"].caption
+    assert 'data-figure="per-digit-error"' in report.render_html(context)
 
 
 def open_in_chromium(page_path: Path, screenshot: Path) -> dict:

@@ -37,8 +37,8 @@ def _header(data: bytes) -> dict:
 
 @pytest.mark.parametrize("model", ["causal", "lstm"])
 def test_codec_round_trip_with_zero_model_bytes(model, digits, tmp_path):
-    codec = create_codec("weightless", model=model)
-    codec.fit(None, RunContext(profile="smoke", cache_dir=tmp_path))  # fit needs no training data
+    codec = create_codec("weightless", model=model, ctx=RunContext(profile="smoke", cache_dir=tmp_path))
+    codec.fit(None)  # fit needs no training data
     payload = codec.compress(digits)
     assert codec.model_bytes == 0
     assert np.array_equal(codec.decompress(payload), digits)

@@ -4,11 +4,15 @@ Three kinds:
 - `lossless` / `lossy` image codecs (ImageCodec): `compress(images) -> bytes`,
   `decompress(bytes) -> images`; images are (n, 28, 28) uint8. A lossless codec's round trip is
   verified image by image on every run, against `reference(images)` (the images, by default).
+  A codec that codes each image on its own declares it (`per_image = True`, with `encode_image` /
+  `decode_image`); `bench.coding.parallel` then spreads the images over the cores.
 - `dataset` codecs (DatasetCodec): `compress_dataset(X, y) -> bytes`,
   `decompress_dataset(bytes) -> (X', y')`, judged by a classifier trained on (X', y').
 
 The constructor's keyword arguments are the codec's parameters (the registry reads them from
-the signature); it validates them and raises ValueError with a readable message.
+the signature); it validates them and raises ValueError with a readable message. The run's
+context (`self.ctx`: device, profile, seed, cache) is bound by `create_codec` before anything
+else is called, so `fit`, `compress` and `decompress` all see the same run.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from bench.api.identity import CodecIdentity, code_version
+from bench.api.profiles import PROFILES as PROFILES  # the names, re-exported
+from bench.api.profiles import ProfileSet
+
 if TYPE_CHECKING:
     from bench.data.mnist import Split
-
-PROFILES = ("smoke", "default", "full")
 
 
 @dataclass
@@ -34,21 +40,39 @@ class RunContext:
     seed: int = 0
     data_dir: str | None = None
     cache_dir: Path = field(default_factory=lambda: Path(".cache"))
+    verbose: bool = False  # `bench run -v`: print the traceback of a failing cell
+
+    def split(self, name: str = "all", limit: int | None = None) -> Split:
+        """The run's MNIST data: every part of the harness and every codec reads it through here."""
+        from bench.data.mnist import load_split
+
+        return load_split(name, self.data_dir, limit)
 
 
 class Codec:
     kind: ClassVar[str] = ""
-    #: Set by the registry: the registered name and the full parameter dict (defaults filled in).
+    #: Set by the registry: the registered name, the full parameter dict (defaults filled in), and
+    #: the run's context.
     name: str = ""
     params: dict = {}
+    ctx: RunContext
 
     #: Bytes of the trained weights or tables a decoder needs besides the payload.
     model_bytes: int = 0
 
-    #: True for codecs whose work runs in torch (device placement, GPU synchronisation).
+    #: True for codecs whose work runs in torch on the run's device; a row of any other codec says
+    #: "cpu" whatever device the run asked for, and only torch codecs wait for the GPU when timed.
     uses_torch: ClassVar[bool] = False
 
-    def fit(self, train: Split, ctx: RunContext) -> None:
+    #: A learned codec's training budgets (`bench.api.profiles`); None for codecs that train nothing.
+    profiles: ClassVar[ProfileSet | None] = None
+
+    @property
+    def identity(self) -> CodecIdentity:
+        """What a trained model of this codec is keyed by: name, parameters, code version."""
+        return CodecIdentity(self.name or type(self).__name__, dict(self.params), code_version(type(self)))
+
+    def fit(self, train: Split) -> None:
         """Train on the train split (learned codecs); classical codecs need nothing."""
 
     def extra_columns(self) -> dict:
@@ -58,11 +82,22 @@ class Codec:
 
 class ImageCodec(Codec):
     kind = "lossless"
+    #: True when every image is coded on its own (`encode_image` / `decode_image`): the harness may
+    #: then code the images on several cores (`bench.coding.parallel.encode_each`).
+    per_image: bool = False
 
     def compress(self, images: np.ndarray) -> bytes:
         raise NotImplementedError
 
     def decompress(self, data: bytes) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_image(self, image: np.ndarray) -> bytes:
+        """One (28, 28) uint8 image to bytes (codecs with `per_image`)."""
+        raise NotImplementedError
+
+    def decode_image(self, blob: bytes) -> np.ndarray | bytes:
+        """The inverse of `encode_image`: the image, or its 784 pixel bytes."""
         raise NotImplementedError
 
     def reference(self, images: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import inspect
 import json
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Bump when the way cells are measured changes, so that `--resume` re-runs old cells.
@@ -48,3 +49,22 @@ def content_key(identity: dict, length: int = 24) -> str:
     """SHA-256 (hex, first `length` digits) of a JSON-serialisable identity, independent of key order."""
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class CodecIdentity:
+    """A codec configuration as a cache sees it: registered name, parameters and code version.
+
+    A model shared by several configurations (every rate of one autoencoder) is keyed by the
+    identity with only the parameters that shape it: `with_params`.
+    """
+
+    name: str
+    params: dict = field(default_factory=dict, hash=False)
+    code: str = ""
+
+    def with_params(self, params: dict) -> CodecIdentity:
+        return CodecIdentity(self.name, dict(params), self.code)
+
+    def key(self, **more) -> str:
+        return content_key({"codec": self.name, "params": self.params, "code": self.code, **more})

@@ -7,7 +7,6 @@ as their command-line tools are. `BENCH_WORKERS=1` turns it off.
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -25,39 +24,46 @@ def map_chunks(fn: Callable[[Sequence], list], items: Sequence, workers: int | N
     """`fn(items)` computed in chunks across processes; `fn` must be picklable (module-level or partial)."""
     workers = workers or default_workers()
     n = len(items)
-    if workers <= 1 or n < 2 * MIN_ITEMS_PER_WORKER:
+    if workers <= 1 or n < 2 * MIN_ITEMS_PER_WORKER or "fork" not in multiprocessing.get_all_start_methods():
         return fn(items)
     workers = min(workers, n // MIN_ITEMS_PER_WORKER)
     step = -(-n // (workers * 4))  # a few chunks per worker evens out uneven chunk costs
     chunks = [items[i : i + step] for i in range(0, n, step)]
-    # fork: the workers inherit the loaded codecs; they run no torch, so fork is safe here.
+    # fork: the workers inherit the fitted codec (`_CODEC`); per-image codecs run no torch, so fork is safe.
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         return [out for part in pool.map(fn, chunks) for out in part]
 
 
-def _encode_chunk(name: str, params: dict, images) -> list[bytes]:
-    from bench.api.registry import create_codec
-
-    codec = create_codec(name, **params)
-    return [codec.encode_one(image) for image in images]
+#: The codec whose images the pool's workers code: set before the pool forks, so every worker
+#: inherits the fitted codec itself instead of rebuilding one by name.
+_CODEC = None
 
 
-def _decode_chunk(name: str, params: dict, blobs) -> list:
-    from bench.api.registry import create_codec
+def _encode_chunk(images) -> list[bytes]:
+    return [_CODEC.encode_image(image) for image in images]
 
-    codec = create_codec(name, **params)
-    return [codec.decode_one(blob) for blob in blobs]
+
+def _decode_chunk(blobs) -> list:
+    return [_CODEC.decode_image(blob) for blob in blobs]
+
+
+def _each(codec, chunk_fn, items) -> list:
+    global _CODEC
+    if not getattr(codec, "per_image", False):
+        raise TypeError(f"{codec.name or type(codec).__name__} does not declare per-image coding (per_image)")
+    _CODEC = codec
+    try:
+        return map_chunks(chunk_fn, items)
+    finally:
+        _CODEC = None
 
 
 def encode_each(codec, images) -> list[bytes]:
-    """`codec.encode_one(image)` for every image, in parallel (workers rebuild the codec by name)."""
-    if not codec.name:
-        return [codec.encode_one(image) for image in images]
-    return map_chunks(functools.partial(_encode_chunk, codec.name, codec.params), images)
+    """`codec.encode_image(image)` for every image, on every core (`per_image` codecs)."""
+    return _each(codec, _encode_chunk, images)
 
 
 def decode_each(codec, blobs: list[bytes]) -> list:
-    if not codec.name:
-        return [codec.decode_one(blob) for blob in blobs]
-    return map_chunks(functools.partial(_decode_chunk, codec.name, codec.params), blobs)
+    """`codec.decode_image(blob)` for every blob, on every core."""
+    return _each(codec, _decode_chunk, blobs)

@@ -1,9 +1,11 @@
 """MNIST loading: find the four IDX files, download what is missing, verify SHA-256, parse.
 
-Search order for each file: `--data-dir`, `$MNIST_DIR`, the project's sibling `../shared/data/mnist`,
-then the cache folder (`$MNIST_CACHE` or `~/.cache/mnist-bench/mnist`), where missing files are
-downloaded. A file may be stored gzipped (`name.gz`) or plain; its SHA-256 is always taken of the
-decompressed content, against the values in `bench/mnist.sha256`.
+A folder named explicitly (`--data-dir`, else `$MNIST_DIR`) is the only place searched: a missing
+folder or file there is an error, never quietly replaced by a copy found elsewhere. Named neither,
+each file is looked for in the project's sibling `../shared/data/mnist`, then in the cache folder
+(`$MNIST_CACHE` or `~/.cache/mnist-bench/mnist`), where missing files are downloaded. A file may
+be stored gzipped (`name.gz`) or plain; its SHA-256 is always taken of the decompressed content,
+against the values in `bench/data/mnist.sha256`.
 """
 
 from __future__ import annotations
@@ -69,12 +71,18 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MNIST_CACHE", Path.home() / ".cache" / "mnist-bench" / "mnist"))
 
 
-def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
-    dirs = [Path(data_dir)] if data_dir else []
+def explicit_dir(data_dir: str | os.PathLike | None = None) -> tuple[Path, str] | None:
+    """The folder the user named, and how (`--data-dir` or `$MNIST_DIR`), or None."""
+    if data_dir:
+        return Path(data_dir), "--data-dir"
     if os.environ.get("MNIST_DIR"):
-        dirs.append(Path(os.environ["MNIST_DIR"]))
-    dirs += [SHARED_MNIST_DIR, cache_dir()]
-    return dirs
+        return Path(os.environ["MNIST_DIR"]), "$MNIST_DIR"
+    return None
+
+
+def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    explicit = explicit_dir(data_dir)
+    return [explicit[0]] if explicit else [SHARED_MNIST_DIR, cache_dir()]
 
 
 def _find(name: str, dirs: list[Path]) -> Path | None:
@@ -112,8 +120,14 @@ def _download(name: str, mirrors: tuple[str, ...]) -> Path:
 
 def read_verified(name: str, data_dir=None, mirrors: tuple[str, ...] | None = None) -> bytes:
     """The decompressed content of MNIST file `name`, checked against its SHA-256."""
+    explicit = explicit_dir(data_dir)
+    if explicit and not explicit[0].is_dir():
+        raise DataError(f"MNIST folder {explicit[0]} (from {explicit[1]}) does not exist")
     dirs = search_dirs(data_dir)
     path = _find(name, dirs)
+    if path is None and explicit:
+        raise DataError(f"{name}: not found in {explicit[0]} (from {explicit[1]}; "
+                        f"expected {name} or {name}.gz there)")
     if path is None:
         mirrors = MIRRORS if mirrors is None else mirrors
         if os.environ.get("MNIST_MIRRORS"):
@@ -137,7 +151,8 @@ def read_verified(name: str, data_dir=None, mirrors: tuple[str, ...] | None = No
 
 
 @functools.lru_cache(maxsize=8)
-def _load_pair(split: str, data_dir: str | None) -> Split:
+def _load_pair(split: str, data_dir: str | None, mnist_dir_env: str | None = None) -> Split:
+    """`mnist_dir_env` is only part of the cache key: a changed $MNIST_DIR must be searched anew."""
     image_name, label_name = FILES[split]
     try:
         images = from_idx(read_verified(image_name, data_dir), image_name)
@@ -156,10 +171,11 @@ def load_split(split: str = "all", data_dir=None, limit: int | None = None) -> S
     if limit is not None and limit < 1:
         raise DataError(f"--limit must be a positive number of images, got {limit}")
     data_dir = str(data_dir) if data_dir else None
+    env = None if data_dir else os.environ.get("MNIST_DIR") or None
     if split == "all":
-        train, test = _load_pair("train", data_dir), _load_pair("test", data_dir)
+        train, test = _load_pair("train", data_dir, env), _load_pair("test", data_dir, env)
         if limit is not None and limit <= len(train):
             return Split("all", train.images[:limit], train.labels[:limit])
         whole = Split("all", np.concatenate([train.images, test.images]), np.concatenate([train.labels, test.labels]))
         return whole.head(limit)
-    return _load_pair(split, data_dir).head(limit)
+    return _load_pair(split, data_dir, env).head(limit)

@@ -14,17 +14,10 @@ training sets are compared by their content alone:
   min_steps`, e.g. the 60,000 reconstructed or synthetic images at the default profile) are trained
   exactly as before augmentation existed, bit for bit.
 
-Why the small-set augmentation (measured, default profile, random k images per class, seeds 0-2):
-without it the net memorises the few images it sees hundreds of times and random selection scored
-far below the published figures for the same sets (Zhao et al., Dataset Condensation, random:
-64.9 / 95.1 / 97.9% at 1 / 10 / 50 per class): 40.6% at 1 per class, 85.2% at 10 (seed 0). With
-it: 47.5% (1), 93.0% (10, seed 0), 97.6% (50, seed 0). The DC papers' evaluation also augments MNIST
-(crop, scale, rotate). Neither a DC-like SGD schedule with weight decay (48.3% at 1 per class),
-twice the steps (48.8%), removing batch norm (37.4%) nor DC's stronger augmentation (46.4%) closed
-the rest of the gap at 1 per class; the DC evaluation net (three 3x3 convolutions of width 128 with
-instance norm and average pooling, SGD, 1,000 steps) does: 62.0% (seed 0); at width 32 60.3%
-(mean of 3 seeds), but 93.8% at 10 per class, no better than this net with augmentation. It stays
-a note: swapping the net for small sets would make small and large sets two different judges.
+Why the small-set augmentation: without it the net memorises the few images it sees hundreds of
+times, and random selection scored far below the published figures for the same sets. The
+measurements, and the alternatives tried (another schedule, net or augmentation), are in
+docs/codecs.md ("The judge").
 
 `score_training_set` caches results by a content hash of (training images + labels, profile, seed,
 device type, this file's code), so the same training set (e.g. the raw train split and every lossless
@@ -45,7 +38,9 @@ import numpy as np
 
 from bench.api.codec import RunContext
 from bench.api.identity import source_digest
+from bench.api.profiles import Profile, ProfileSet
 from bench.errors import BenchError
+from bench.learn.model_cache import record_training
 from bench.learn.training import images_to_tensor
 
 N_CLASSES = 10
@@ -53,8 +48,10 @@ BATCH_SIZE = 128
 EVAL_BATCH = 1000
 
 
-@dataclass(frozen=True)
-class Budget:
+@dataclass(frozen=True, kw_only=True)
+class Budget(Profile):
+    """The classifier's training budget: max(epochs over the set, min_steps) steps."""
+
     epochs: int
     min_steps: int
     max_lr: float = 3e-3
@@ -67,13 +64,13 @@ SMALL_SET_AUGMENTATION = (15.0, 0.1, 3.0)
 
 
 #: Fixed training budgets. `default` on the real 60,000: 99.27% test accuracy after 2 epochs (938
-#: steps), 337 CPU-seconds, i.e. about 3 minutes on an idle 2-core CPU (measured; see README).
+#: steps), 337 CPU-seconds, i.e. about 3 minutes on an idle 2-core CPU (measured; docs/codecs.md).
 #: `full` is for a GPU.
-BUDGETS = {
-    "smoke": Budget(epochs=1, min_steps=30),
-    "default": Budget(epochs=2, min_steps=500),
-    "full": Budget(epochs=15, min_steps=3000),
-}
+CLASSIFIER_PROFILES = ProfileSet(
+    smoke=Budget(epochs=1, min_steps=30),
+    default=Budget(epochs=2, min_steps=500),
+    full=Budget(epochs=15, min_steps=3000),
+)
 
 
 @dataclass(frozen=True)
@@ -148,7 +145,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, ctx: RunContext, bu
     from torch import nn
 
     images, labels = check_labelled_set(images, labels)
-    budget = budget or BUDGETS[ctx.profile]
+    budget = budget or CLASSIFIER_PROFILES[ctx.profile]
     torch.manual_seed(ctx.seed)
     generator = torch.Generator().manual_seed(ctx.seed)
     model = build_classifier().to(ctx.device)
@@ -193,9 +190,7 @@ def predict(model, images: np.ndarray, device: str) -> np.ndarray:
 
 
 def accuracy_on_test_split(model, ctx: RunContext) -> float:
-    from bench.data.mnist import load_split
-
-    test = load_split("test", ctx.data_dir)
+    test = ctx.split("test")
     return float((predict(model, test.images, ctx.device) == test.labels).mean())
 
 
@@ -234,6 +229,8 @@ def score_training_set(images: np.ndarray, labels: np.ndarray, ctx: RunContext) 
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(asdict(score)))
     tmp.replace(path)
+    # Tagged by size: a 10-image set and the 60,000 train images cost very different times.
+    record_training(path, ctx, train_s, train_cpu_s, tag=f"{len(images)} images", steps=steps)
     return score
 
 

@@ -34,7 +34,7 @@ class UniformLatentCode:
             params: dict) -> None:
         """Load or count the tables; `params` key the cache (they must include the step)."""
         tables = load_or_train(
-            codec, data_digest, ctx, tag="tables", params=params,
+            codec.identity, data_digest, ctx, tag="tables", params=params,
             train=lambda: FactorizedHistogram.fit(np.rint(train_latents() / self.step)).to_bytes())
         self.histogram = FactorizedHistogram.from_bytes(tables)
         self.table_bytes = len(tables)

@@ -7,46 +7,83 @@ serialises its own weights), which is also what `model_bytes` measures.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.api.codec import Codec, RunContext
-from bench.api.identity import code_version
+from bench.api.codec import RunContext
+from bench.api.identity import CodecIdentity
+
+#: Training records: `<cache>/<codec>/trainings/<entry name>.json`, out of the way of globs over entries.
+TRAINING_RECORDS = "trainings"
 
 
-def model_key(codec: Codec, data_digest: str, ctx: RunContext, tag: str = "model",
+def model_key(identity: CodecIdentity, data_digest: str, ctx: RunContext, tag: str = "model",
               params: dict | None = None) -> str:
-    identity = {
-        "codec": codec.name,
-        "params": codec.params if params is None else params,
-        "data": data_digest,
-        "profile": ctx.profile,
-        "seed": ctx.seed,
-        "code": code_version(type(codec)),
-        "tag": tag,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    if params is not None:
+        identity = identity.with_params(params)
+    return identity.key(data=data_digest, profile=ctx.profile, seed=ctx.seed, tag=tag)
 
 
-def load_or_train(codec: Codec, data_digest: str, ctx: RunContext, train: Callable[[], bytes],
+def load_or_train(identity: CodecIdentity, data_digest: str, ctx: RunContext, train: Callable[[], bytes],
                   tag: str = "model", params: dict | None = None) -> bytes:
     """The cached bytes for this model, or `train()`'s result, stored once it has returned.
 
+    `identity`: the codec's (`codec.identity`): name, parameters and code version, never the object.
     `params`: the parameters that shape the trained model, when some of the codec's do not (e.g. a
     quantisation step applied after training): configurations differing only there share one model.
     """
-    key = model_key(codec, data_digest, ctx, tag, params)
-    path = Path(ctx.cache_dir) / (codec.name or "codec") / f"{tag}-{key}.bin"
+    key = model_key(identity, data_digest, ctx, tag, params)
+    path = Path(ctx.cache_dir) / identity.name / f"{tag}-{key}.bin"
     if path.exists():
         return path.read_bytes()
+    started, started_cpu = time.perf_counter(), time.process_time()
     blob = train()
+    train_s, train_cpu_s = time.perf_counter() - started, time.process_time() - started_cpu
     if not isinstance(blob, bytes):
         raise TypeError("a training function must return the serialised model as bytes")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(blob)
     tmp.replace(path)
+    record_training(path, ctx, train_s, train_cpu_s, tag=tag)
     return blob
+
+
+def record_training(entry: Path, ctx: RunContext, train_s: float, train_cpu_s: float, **extra) -> None:
+    """Record beside a cache entry what its training cost here (read by `bench profiles`)."""
+    record = {"train_s": train_s, "train_cpu_s": train_cpu_s, "profile": ctx.profile, "device": ctx.device,
+              "seed": ctx.seed, "cpus": os.cpu_count(),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
+    path = entry.parent / TRAINING_RECORDS / f"{entry.stem}.json"
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(record))
+    tmp.replace(path)
+
+
+def training_records(cache_dir: str | Path) -> dict[str, list[dict]]:
+    """Codec (cache folder) -> the training records found there, each with its entry's `tag`."""
+    records: dict[str, list[dict]] = {}
+    for path in sorted(Path(cache_dir).glob(f"*/{TRAINING_RECORDS}/*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("train_s"), (int, float)):
+            continue  # a damaged record is no measurement
+        record.setdefault("tag", path.name.split("-")[0])
+        records.setdefault(path.parent.parent.name, []).append(record)
+    return records
+
+
+def unrecorded_entries(cache_dir: str | Path, codec: str) -> int:
+    """Cache entries of `codec` with no training record (trained before records were kept)."""
+    folder = Path(cache_dir) / codec
+    if not folder.is_dir():
+        return 0
+    return sum(1 for p in folder.iterdir() if p.is_file() and p.suffix in (".bin", ".json")
+               and not (folder / TRAINING_RECORDS / f"{p.stem}.json").exists())

@@ -1,6 +1,7 @@
 """Training and batched-inference pieces shared by the learned lossy codecs (conv-ae, pca-cnn, bican).
 
-- `TrainingBudget`: the fields every codec profile has (epochs, batch, learning rate, train slice).
+- `TrainingBudget`: the `Profile` fields every gradient-trained codec has (epochs, batch, learning
+  rate, train slice).
 - `seeded_training(ctx)`: CPU thread limit, the global seed (weight initialisation) and a private
   generator for everything drawn during training, plus the record a cached model keeps.
 - `train_with_random_steps`: Adam with a one-cycle schedule; each step draws a batch of image
@@ -26,6 +27,7 @@ import numpy as np
 
 from bench.api.codec import RunContext
 from bench.api.identity import source_digest
+from bench.api.profiles import Profile
 from bench.learn.torch_io import training_threads
 
 #: Hash of this file: codecs put it in their model-cache parameters, since the cache key hashes only
@@ -38,8 +40,8 @@ MIN_STEPS = 20
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainingBudget:
-    """What a profile spends on training; codecs subclass it with their network sizes."""
+class TrainingBudget(Profile):
+    """The fields every gradient-trained codec's profile has; codecs subclass it with their network sizes."""
 
     epochs: float
     batch: int = 64

@@ -6,6 +6,12 @@ PNGs, and fills `template.html.j2` (beside this module, inside the package). The
 
 The report reads whatever rows the table holds: any column may be missing or NaN (codecs that have
 not run simply have no rows), and every section without data says so instead of breaking.
+
+It knows roles, not codec names: the figures draw one series per codec `family`, and the rows it
+singles out (the autoencoder of the per-digit and t-SNE figures, the ceiling rows of the full-data
+accuracy) are those whose `roles` say so. Codecs declare both when they register
+(`register_codec(family=..., roles=...)`); the runner writes them into every row, and for a table
+without them (an older run) they come from the registry, by codec name and parameters.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.run import artifacts
+from bench.run.measure import derived_columns
 from bench.run.results import COLUMNS, load_table
 
 TEMPLATE_DIR = Path(__file__).parent
@@ -40,7 +47,8 @@ DPI = 100
 LEGEND_ROWS = 24  # legend entries per column
 
 #: Columns the report reads besides COLUMNS; any of them may be absent.
-EXTRA_NUMERIC = ["nominal_ratio", "ideal_bpp", "ratio_vs_gzip", "n_decoded", "accuracy_std", "full_accuracy",
+EXTRA_NUMERIC = ["nominal_ratio", "nominal_compression_pct", "ideal_bpp", "ratio_vs_gzip", "n_decoded", "accuracy_std",
+                 "full_accuracy",
                  *(f"mse_digit{d}" for d in range(10)),
                  *(f"{prefix}{c}_bytes" for prefix in ("", "orig_") for c in artifacts.CONTAINERS)]
 NUMERIC = ["n_images", "repetition", "raw_bytes", "payload_bytes", "model_bytes", "total_bytes", "bpp", "ratio",
@@ -48,6 +56,9 @@ NUMERIC = ["n_images", "repetition", "raw_bytes", "payload_bytes", "model_bytes"
            "dec_images_per_s", "seed", *EXTRA_NUMERIC]
 CONTAINER_LABELS = {"txt": ".txt", "npy": ".npy", "txt_gz": ".txt.gz", "npy_gz": ".npy.gz"}
 SPLIT_ORDER = {"all": 0, "test": 1, "train": 2}
+#: The roles the report singles out (`bench.api.registry.ROLES`; codecs declare who plays them).
+AUTOENCODER_ROLE = "writeup-autoencoder"  # the per-digit error and t-SNE figures
+CEILING_ROLES = ("dataset-ceiling", "identity")  # whose accuracy is the full-data accuracy, in this order
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p"]
 
 
@@ -74,17 +85,55 @@ def normalise(table: pd.DataFrame) -> pd.DataFrame:
     frame["codec"] = frame["codec"].where(frame["codec"].notna(), frame["config"]).fillna("?").astype(str)
     frame["config"] = frame["config"].where(frame["config"].notna(), frame["codec"]).astype(str)
     frame["kind"] = frame["kind"].fillna("?").astype(str)
+    with_family_and_roles(frame)
     frame["split"] = frame["split"].fillna("?").astype(str)
     frame["lossless_ok"] = frame["lossless_ok"].map(
         lambda v: v if isinstance(v, bool | np.bool_) else str(v).lower() == "true" if v == v else False)
-    # Derivable columns a partial table may lack.
-    size = frame["payload_bytes"]
-    frame["total_bytes"] = frame["total_bytes"].fillna(size + frame["model_bytes"].fillna(0))
-    frame["bpp"] = frame["bpp"].fillna(8 * size / frame["raw_bytes"])
-    frame["ratio"] = frame["ratio"].fillna(frame["raw_bytes"] / size)
-    frame["psnr"] = frame["psnr"].fillna(10 * np.log10(1 / frame["mse"].where(frame["mse"] > 0)))
-    frame.loc[frame["mse"].eq(0), "psnr"] = np.inf
+    # Derivable columns a partial table may lack, computed as the runner computes them.
+    derived = derived_columns(frame["payload_bytes"], frame["raw_bytes"], frame["model_bytes"].fillna(0),
+                              frame["mse"], frame["enc_s"], frame["dec_s"], frame["n_images"])
+    for column, values in derived.items():
+        frame[column] = frame[column].fillna(values.replace([np.inf, -np.inf], np.nan) if column != "psnr" else values)
     return frame
+
+
+def _params(value) -> dict:
+    try:
+        params = json.loads(value) if isinstance(value, str) else {}
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def _role_text(value) -> str:
+    if isinstance(value, list | tuple | np.ndarray):
+        return ",".join(str(v) for v in value)
+    return "" if value is None or value != value else str(value)
+
+
+def with_family_and_roles(frame: pd.DataFrame) -> None:
+    """`family` and `roles` of every row: the row's own (the runner writes them), else the registry's
+    (`report_columns`, by codec name and parameters) for a row without a family (an older table)."""
+    for column in ("family", "roles"):
+        if column not in frame:
+            frame[column] = np.nan
+        frame[column] = frame[column].astype(object)
+    missing = frame["family"].isna()
+    if missing.any():
+        from bench.api.registry import report_columns
+
+        keys = list(zip(frame.loc[missing, "codec"], frame.loc[missing, "params"].map(
+            lambda p: p if isinstance(p, str) else ""), strict=True))
+        derived = {key: report_columns(key[0], _params(key[1])) for key in dict.fromkeys(keys)}
+        frame.loc[missing, "family"] = [derived[key]["family"] for key in keys]
+        frame.loc[missing, "roles"] = [derived[key]["roles"] for key in keys]
+    frame["family"] = frame["family"].astype(str)
+    frame["roles"] = frame["roles"].map(_role_text)
+
+
+def plays(frame: pd.DataFrame, role: str) -> pd.Series:
+    """Rows whose configuration plays `role`."""
+    return frame["roles"].map(lambda roles: role in roles.split(","))
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -121,11 +170,13 @@ def full_data_accuracy(frame: pd.DataFrame, scale: float) -> FullAccuracy:
     """The classifier's accuracy on the real training data: the ceiling every codec is judged against."""
     if frame["full_accuracy"].notna().any():
         return FullAccuracy(scale * frame["full_accuracy"].dropna().median(), "the `full_accuracy` column")
-    for label, rows in (("the full-train-set row", frame[frame["codec"].str.contains("full-train|full-data")]),
-                        ("the raw codec's row", frame[frame["codec"] == "raw"]),
-                        ("the lossless rows", frame[frame["kind"] == "lossless"])):
-        if rows["accuracy"].notna().any():
-            return FullAccuracy(scale * rows["accuracy"].dropna().median(), label)
+    for role in (*CEILING_ROLES, None):
+        rows = frame[frame["kind"] == "lossless"] if role is None else frame[plays(frame, role)]
+        rows = rows[rows["accuracy"].notna()]
+        if len(rows):
+            codecs = ", ".join(dict.fromkeys(rows["codec"]))
+            label = "the lossless rows" if role is None else f"the {codecs} row{'s' if len(rows) > 1 else ''}"
+            return FullAccuracy(scale * rows["accuracy"].median(), label)
     return FullAccuracy(None, "")
 
 
@@ -349,9 +400,9 @@ def figure_accuracy(frame: pd.DataFrame, full: FullAccuracy, styles: Styles) -> 
         return figure
     if rows["n_seeds"].gt(1).any():
         figure.caption += " Codecs run with several seeds: mean and standard deviation over the seeds."
-    fig = _new_figure(_width_for_legend(rows["codec"].nunique() + 1), 5)
+    fig = _new_figure(_width_for_legend(rows["family"].nunique() + 1), 5)
     ax = fig.add_subplot()
-    for family, group in rows.groupby("codec", sort=True):
+    for family, group in rows.groupby("family", sort=True):
         color, marker = styles(family)
         group = group.assign(factor=group["raw_bytes"] / group["total_bytes"]).sort_values("factor")
         lossless = group["kind"].eq("lossless").all()
@@ -381,9 +432,9 @@ def figure_rate_distortion(frame: pd.DataFrame, styles: Styles) -> Figure:
     if rows.empty:
         figure.missing = "No lossy codec rows with a measured PSNR in this table."
         return figure
-    fig = _new_figure(_width_for_legend(rows.groupby(["codec", "split"]).ngroups), 5)
+    fig = _new_figure(_width_for_legend(rows.groupby(["family", "split"]).ngroups), 5)
     ax = fig.add_subplot()
-    for (family, split), group in rows.groupby(["codec", "split"], sort=True):
+    for (family, split), group in rows.groupby(["family", "split"], sort=True):
         color, marker = styles(family)
         group = group.sort_values("bpp")
         label = family if rows["split"].nunique() == 1 else f"{family} ({split})"
@@ -405,7 +456,7 @@ def figure_rate_distortion(frame: pd.DataFrame, styles: Styles) -> Figure:
 
 
 def _lossy_with_artifacts(frame: pd.DataFrame, artifact_dir: Path, limit: int) -> list[tuple[pd.Series, dict]]:
-    rows = frame[frame["kind"].eq("lossy")].sort_values(["codec", "bpp"])
+    rows = frame[frame["kind"].eq("lossy")].sort_values(["family", "codec", "bpp"])
     found = []
     for _, row in rows.iterrows():
         if len(found) == limit:
@@ -469,7 +520,7 @@ def figure_dataset_samples(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
                     f"The first {GRID_DIGITS} images of the training set each dataset codec's receiver decodes "
                     "(synthetic images for generative codecs, selected ones for coresets).")
     labels, samples = [], []
-    for _, row in frame[frame["kind"].eq("dataset")].sort_values(["codec", "payload_bytes"]).iterrows():
+    for _, row in frame[frame["kind"].eq("dataset")].sort_values(["family", "codec", "payload_bytes"]).iterrows():
         sample = artifacts.load(artifact_dir, row["cell_key"])
         if sample is not None and len(sample.get("decoded", [])):
             labels.append(f"{row['config']}  {_fmt_int(row['payload_bytes'])} B")
@@ -485,22 +536,37 @@ def _nominal_fraction(value: float) -> float:
     return value / 100 if value > 1 else value
 
 
+def _spread(rows: pd.DataFrame, n: int) -> pd.DataFrame:
+    """At most `n` of the rows, spread evenly over their rates (lowest and highest included)."""
+    ordered = rows.sort_values("bpp")
+    index = np.unique(np.linspace(0, len(ordered) - 1, min(n, len(ordered))).round().astype(int))
+    return ordered.iloc[index]
+
+
 def autoencoder_selection(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The conv-ae rows at the write-up's 95% and 99% (else all of them); without conv-ae, a few lossy
-    configurations spread over their rates, so the chart still compares something real."""
+    """The lossy rows that play the write-up's autoencoder (`AUTOENCODER_ROLE`), highest rate first;
+    without any, a few lossy configurations spread over their rates, so the chart still compares
+    something real."""
     lossy = frame[frame["kind"].eq("lossy") & frame["mse_digit0"].notna()]
-    ae = lossy[lossy["codec"].str.contains("conv-ae|autoencoder", regex=True)]
-    if not ae.empty:
-        distance = {target: (ae["nominal_ratio"].map(_nominal_fraction) - target).abs() for target in (0.95, 0.99)}
-        picked = list(dict.fromkeys(d.idxmin() for d in distance.values() if d.min() < 0.005))
-        if picked:
-            return ae.loc[picked], "the convolutional autoencoder at the write-up's 95% and 99% settings"
-        return ae.sort_values("bpp").head(PER_DIGIT_MAX_SERIES), "the convolutional autoencoder's settings"
     if lossy.empty:
         return lossy, "the lossy codecs"
-    ordered = lossy.sort_values("bpp")
-    index = np.unique(np.linspace(0, len(ordered) - 1, min(PER_DIGIT_MAX_SERIES, len(ordered))).round().astype(int))
-    return ordered.iloc[index], "lossy configurations spread over the measured rates (no conv-ae rows yet)"
+    cast = lossy[plays(lossy, AUTOENCODER_ROLE)]
+    if not cast.empty:
+        if len(cast) > PER_DIGIT_MAX_SERIES:
+            cast = _spread(cast, PER_DIGIT_MAX_SERIES)
+        cast = cast.sort_values("bpp", ascending=False, kind="stable")
+        return cast, f"the write-up's autoencoder settings ({', '.join(cast['config'].unique())})"
+    return (_spread(lossy, PER_DIGIT_MAX_SERIES),
+            f"lossy configurations spread over the measured rates (no row plays the {AUTOENCODER_ROLE} role)")
+
+
+def _nominal_label(row: pd.Series) -> str:
+    """The write-up's 'compression percentage' of a row, where it has one: '95% nominal, '."""
+    if not np.isnan(row["nominal_compression_pct"]):
+        return f"{row['nominal_compression_pct']:.3g}% nominal, "
+    if not np.isnan(row["nominal_ratio"]):
+        return f"{100 * _nominal_fraction(row['nominal_ratio']):g}% nominal, "
+    return ""
 
 
 def figure_per_digit(frame: pd.DataFrame, styles: Styles) -> Figure:
@@ -516,9 +582,9 @@ def figure_per_digit(frame: pd.DataFrame, styles: Styles) -> Figure:
     digits = np.arange(10)
     for i, (_, row) in enumerate(rows.iterrows()):
         values = [row[f"mse_digit{d}"] for d in digits]
-        color = styles(row["codec"])[0] if rows["codec"].nunique() > 1 else None
-        nominal = "" if np.isnan(row["nominal_ratio"]) else f"{100 * _nominal_fraction(row['nominal_ratio']):g}% nominal, "
-        ax.bar(digits - 0.4 + width * (i + 0.5), values, width, label=f"{row['config']} ({nominal}{row['bpp']:.2f} bpp)",
+        color = styles(row["family"])[0] if rows["family"].nunique() > 1 else None
+        ax.bar(digits - 0.4 + width * (i + 0.5), values, width,
+               label=f"{row['config']} ({_nominal_label(row)}{row['bpp']:.2f} bpp)",
                color=color, alpha=0.55 + 0.45 * (i + 1) / len(rows), edgecolor="0.2", linewidth=0.4)
     ax.set_xticks(digits)
     ax.set_xlabel("digit class")
@@ -588,9 +654,9 @@ def figure_throughput(frame: pd.DataFrame) -> Figure:
         return figure
     name = "config"
     if len(rows) > THROUGHPUT_MAX_BARS:
-        name = "codec"
+        name = "family"
         rows = rows.assign(device_name=rows["device_name"].fillna("?")).groupby(
-            ["codec", "device_name"], as_index=False)[["enc_images_per_s", "dec_images_per_s", "images_per_s"]].median()
+            ["family", "device_name"], as_index=False)[["enc_images_per_s", "dec_images_per_s", "images_per_s"]].median()
         figure.caption += (f" With {len(frame)} configurations, each bar is the median over a codec family's "
                            "configurations.")
     rows = rows.sort_values("images_per_s")
@@ -651,7 +717,7 @@ def build_context(table: pd.DataFrame, artifact_dir: Path, source: Path) -> dict
     scale = accuracy_scale(frame)
     full = full_data_accuracy(frame, scale)
     summary = annotate(summarise(frame), full, scale)
-    styles = Styles(sorted(summary["codec"].unique()))
+    styles = Styles(sorted(summary["family"].unique()))
     failed = frame[frame["status"] != "ok"]
     figures = {
         "accuracy": figure_accuracy(summary, full, styles),

@@ -36,8 +36,20 @@ def device_name(device: str) -> str:
     return f"cpu: {platform.processor() or platform.machine()}"
 
 
+DISTRIBUTION = "mnist-compression-bench"
+
+
 @functools.lru_cache(maxsize=1)
 def git_sha() -> str:
+    """`git describe` of the checkout the code runs from; an installed copy has none to ask (and any
+    repository around site-packages is someone else's), so it names the installed version instead."""
+    if not (PROJECT_ROOT / "pyproject.toml").is_file() or not (PROJECT_ROOT / "bench").is_dir():
+        from importlib import metadata
+
+        try:
+            return f"installed {DISTRIBUTION} {metadata.version(DISTRIBUTION)}"
+        except metadata.PackageNotFoundError:
+            return "unknown"
     try:
         out = subprocess.run(
             ["git", "describe", "--always", "--dirty", "--abbrev=12"],

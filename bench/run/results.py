@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.errors import BenchError
+
 # The guaranteed columns, in this order; codecs may add more (per-digit MSE, ideal code length, ...).
 COLUMNS = [
-    "codec", "config", "kind", "params", "split", "n_images", "repetition",
+    "codec", "config", "kind", "family", "roles", "params", "split", "n_images", "repetition",
     "raw_bytes", "payload_bytes", "model_bytes", "total_bytes", "bpp", "ratio",
     "mse", "psnr", "lossless_ok", "accuracy",
     "fit_s", "enc_s", "dec_s", "wall_s", "images_per_s", "enc_images_per_s", "dec_images_per_s",
@@ -24,10 +26,27 @@ COLUMNS = [
 ]
 
 
+def check_results_dir(out_dir: str | os.PathLike) -> None:
+    """BenchError unless `out_dir` is a folder, or can become one (no file in the way)."""
+    path = Path(out_dir)
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                what = "is a file" if part == path else f"cannot be created: {part} is a file"
+                raise BenchError(f"--out {out_dir}: {what}, not a results folder")
+            if not os.access(part, os.W_OK | os.X_OK):
+                raise BenchError(f"--out {out_dir}: {part} is not writable")
+            return
+
+
 class ResultsStore:
     def __init__(self, out_dir: str | os.PathLike):
         self.dir = Path(out_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        check_results_dir(self.dir)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. a file created in its place since the check
+            raise BenchError(f"--out {out_dir}: cannot create the results folder ({exc.strerror})") from None
         self.log = self.dir / "rows.jsonl"
 
     def rows(self) -> list[dict]:
@@ -74,7 +93,5 @@ def load_table(path: str | os.PathLike) -> pd.DataFrame:
     if path.is_dir():
         path = path / "results.parquet" if (path / "results.parquet").exists() else path / "results.csv"
     if not path.exists():
-        from bench.errors import BenchError
-
         raise BenchError(f"no results table at {path}")
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)

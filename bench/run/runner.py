@@ -1,12 +1,13 @@
 """The runner: one cell = (codec configuration, split, repetition), measured and written as one row.
 
-Cells are independent of each other: each loads its data, builds its codec, and returns its row,
-so a different executor could farm them out without touching the codecs.
+Cells are independent of each other: each builds its codec once, fits it, measures it with
+`bench.run.measure`, scores it, and returns its row, so an executor (`bench.run.executor`) can run
+them anywhere without touching the codecs. `run` plans the cells, skips finished ones (`resume`),
+hands the rest to the executor and appends each row to the results store as it arrives.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -17,17 +18,15 @@ from datetime import datetime, timezone
 import numpy as np
 from tqdm import tqdm
 
-from bench.api.codec import DatasetCodec, ImageCodec, RunContext
-from bench.api.identity import code_version
-from bench.api.registry import config_label, create_codec
-from bench.data.mnist import load_split
+from bench.api.codec import Codec, DatasetCodec, ImageCodec, RunContext
+from bench.api.identity import code_version, content_key
+from bench.api.registry import BrokenConfig, config_label, create_codec, get_entry, report_columns
 from bench.learn import classifier
 from bench.run import artifacts, metrics
 from bench.run.environment import device_name, git_sha, library_versions
+from bench.run.measure import derive, device_timer, measure
 from bench.run.results import ResultsStore
-from bench.run.timing import synchronize, timed
-
-WARMUP_IMAGES = 16
+from bench.run.timing import synchronize
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,8 @@ class Cell:
     split: str
     limit: int | None
     repetition: int
+    #: Content hash of everything that determines the result (`cell_key`); set by `plan`.
+    key: str = ""
 
     @property
     def param_dict(self) -> dict:
@@ -47,29 +48,31 @@ class Cell:
         return config_label(self.codec, self.param_dict)
 
 
-def make_cells(configs: list[tuple[str, dict]], split: str, limit: int | None, repeat: int) -> list[Cell]:
-    return [
-        Cell(name, tuple(sorted(params.items())), split, limit, rep)
-        for name, params in configs
-        for rep in range(repeat)
-    ]
-
-
-def cell_key(cell: Cell, codec_cls: type, data_digest: str, ctx: RunContext) -> str:
+def cell_key(cell: Cell, data_digest: str, ctx: RunContext) -> str:
     """Content hash of everything that determines a cell's result, independent of run order."""
-    identity = {
+    return content_key({
         "codec": cell.codec,
         "params": cell.param_dict,
         "split": cell.split,
         "limit": cell.limit,
         "repetition": cell.repetition,
         "data": data_digest,
-        "code": code_version(codec_cls),
+        "code": code_version(get_entry(cell.codec).cls),
         "profile": ctx.profile,
         "device": ctx.device,
         "seed": ctx.seed,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    }, length=20)
+
+
+def plan(configs: list[tuple[str, dict]], split: str, limit: int | None, repeat: int, ctx: RunContext) -> list[Cell]:
+    """Every cell of the run, keyed."""
+    digest = ctx.split(split, limit).digest
+    cells = []
+    for name, params in configs:
+        for rep in range(repeat):
+            cell = Cell(name, tuple(sorted(params.items())), split, limit, rep)
+            cells.append(Cell(**{**cell.__dict__, "key": cell_key(cell, digest, ctx)}))
+    return cells
 
 
 def _one_line(exc: BaseException) -> str:
@@ -77,57 +80,36 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _measure_image_codec(codec: ImageCodec, split, ctx: RunContext, bar, train_limit: int | None = None) -> dict:
-    images = split.images
-    n = len(images)
-    warm = images[: min(n, WARMUP_IMAGES)]
-    bar.set_postfix_str("warm-up")
-    codec.decompress(codec.compress(warm))
-    bar.set_postfix_str("encode")
-    payload, enc_s = timed(lambda: codec.compress(images), ctx.device)
-    bar.update()
-    bar.set_postfix_str("decode")
-    decoded, dec_s = timed(lambda: codec.decompress(payload), ctx.device)
-    bar.update()
-    bar.set_postfix_str("verify")
-    decoded = np.asarray(decoded)
-    if decoded.shape != images.shape or decoded.dtype != np.uint8:
-        raise ValueError(f"decoder returned {decoded.shape} {decoded.dtype}, expected {images.shape} uint8")
-    reference = codec.reference(images)  # what a lossless decode must equal (binarised, for ar-mnist)
-    bad = metrics.mismatched_images(reference, decoded)
-    exact = not len(bad) and (reference is images or np.array_equal(reference, images))
-    mse = 0.0 if exact else metrics.mse(images, decoded)  # exact decodes skip a 55M-pixel float pass
-    row = {
-        "raw_bytes": int(images.size),
-        "payload_bytes": len(payload),
-        "lossless_ok": len(bad) == 0,
-        "mse": mse,
-        "psnr": metrics.psnr(mse),
-        "enc_s": enc_s,
-        "dec_s": dec_s,
-    }
+def _image_codec_columns(codec: ImageCodec, split, bar, train_limit: int | None) -> dict:
+    bar.set_postfix_str("encode + decode")
+    measured = measure(codec, split.images)
+    bar.update(2)
+    row = measured.columns()
     if codec.kind == "lossy":
-        row.update(metrics.per_digit_mse(images, decoded, split.labels))
-        row.update(artifacts.output_columns(split, decoded))  # container sizes + a sample for the report
+        bar.set_postfix_str("metrics")
+        row.update(metrics.per_digit_mse(split.images, measured.decoded, split.labels))
+        row.update(artifacts.output_columns(split, measured.decoded))  # container sizes + a sample for the report
         bar.set_postfix_str("classifier")
-        row.update(_lossy_accuracy(codec, split, decoded, ctx, train_limit))
-    if codec.kind == "lossless" and len(bad):
+        row.update(_lossy_accuracy(codec, split, measured.decoded, train_limit))
+    if codec.kind == "lossless" and len(measured.mismatched):
+        bad = measured.mismatched
         row["status"] = "failed"
-        row["error"] = f"lossless round trip differs on {len(bad)} of {n} images (first: image {bad[0]})"
+        row["error"] = f"lossless round trip differs on {len(bad)} of {len(split)} images (first: image {bad[0]})"
     return row
 
 
-def _lossy_accuracy(codec: ImageCodec, split, decoded: np.ndarray, ctx: RunContext, train_limit) -> dict:
+def _lossy_accuracy(codec: ImageCodec, split, decoded: np.ndarray, train_limit) -> dict:
     """A classifier trained on the codec's reconstruction of the train split, scored on the real test split.
 
     Split `all` already holds the decoded train part; otherwise the train split (first `train_limit`
     images, as for dataset codecs) makes one more round trip: harness time, outside enc_s and dec_s.
     """
+    ctx = codec.ctx
     started = time.perf_counter()
     if split.name == "all":
         train_images, train_labels = decoded[: artifacts.TEST_START_IN_ALL], split.labels[: artifacts.TEST_START_IN_ALL]
     else:
-        train = load_split("train", ctx.data_dir, train_limit)
+        train = ctx.split("train", train_limit)
         train_images, train_labels = np.asarray(codec.decompress(codec.compress(train.images))), train.labels
     roundtrip_s = time.perf_counter() - started
     score = classifier.score_training_set(train_images, train_labels, ctx)
@@ -145,43 +127,33 @@ def _gzip_bytes(split) -> int:
     return _GZIP_BYTES[split.digest]
 
 
-def _measure_dataset_codec(codec: DatasetCodec, split, ctx: RunContext, bar) -> dict:
-    bar.set_postfix_str("encode")
-    payload, enc_s = timed(lambda: codec.compress_dataset(split.images, split.labels), ctx.device)
-    bar.update()
-    bar.set_postfix_str("decode")
-    (images, labels), dec_s = timed(lambda: codec.decompress_dataset(payload), ctx.device)
-    bar.update()
-    images, labels = np.asarray(images), np.asarray(labels)
-    if images.ndim != 3 or images.dtype != np.uint8 or len(images) != len(labels):
-        raise ValueError(f"dataset decoder returned images {images.shape} {images.dtype} and labels {labels.shape}")
+def _dataset_codec_columns(codec: DatasetCodec, split, bar) -> dict:
+    bar.set_postfix_str("encode + decode")
+    measured = measure(codec, split.images, split.labels)
+    bar.update(2)
     bar.set_postfix_str("classifier")
-    score = classifier.score_training_set(images, labels, ctx)
+    score = classifier.score_training_set(measured.decoded, measured.decoded_labels, codec.ctx)
     gzip_bytes = _gzip_bytes(split)
     return {
-        "raw_bytes": int(split.images.size),
-        "payload_bytes": len(payload),
+        **measured.columns(),
         "gzip_bytes": gzip_bytes,
-        "ratio_vs_gzip": gzip_bytes / len(payload),
+        "ratio_vs_gzip": gzip_bytes / len(measured.payload),
         "accuracy": score.accuracy,
         "classifier_train_s": score.train_s,
         "classifier_cached": score.cached,
-        "n_decoded": len(images),
-        **artifacts.output_columns(split, images, labels),
-        "enc_s": enc_s,
-        "dec_s": dec_s,
+        **artifacts.output_columns(split, measured.decoded, measured.decoded_labels),
     }
 
 
-def run_cell(cell: Cell, ctx: RunContext, key: str, position: int = 0) -> dict:
-    """Measure one cell; never raises for a codec failure (the row says `failed` and why)."""
-    started = time.perf_counter()
-    row = {
-        "codec": cell.codec,
-        "config": cell.label,
-        "params": json.dumps(cell.param_dict, sort_keys=True),
-        "split": cell.split,
-        "repetition": cell.repetition,
+def _row_header(codec: str, label: str, params: dict, split: str, repetition: int, key: str,
+                ctx: RunContext) -> dict:
+    """What ran, where and from which code: the columns every row starts with."""
+    return {
+        "codec": codec,
+        "config": label,
+        "params": json.dumps(params, sort_keys=True, default=str),
+        "split": split,
+        "repetition": repetition,
         "device": ctx.device,
         "device_name": device_name(ctx.device),
         "profile": ctx.profile,
@@ -195,50 +167,53 @@ def run_cell(cell: Cell, ctx: RunContext, key: str, position: int = 0) -> dict:
         "error": None,
         "model_bytes": 0,
     }
+
+
+def broken_row(config: BrokenConfig, split: str, ctx: RunContext) -> dict:
+    """The failed row of a requested codec module that failed to import: failed, so `--resume` tries
+    it again; the configurations it would have run are unknown, so it is one row whatever `repeat`."""
+    row = _row_header(config.name, config.label, config.params, split, 0, f"broken:{config.module}", ctx)
+    row.update(status="failed", error=config.message, wall_s=0.0)
+    return row
+
+
+def run_cell(cell: Cell, ctx: RunContext, position: int = 0) -> dict:
+    """Measure one cell; never raises for a codec failure (the row says `failed` and why)."""
+    started = time.perf_counter()
+    row = _row_header(cell.codec, cell.label, cell.param_dict, cell.split, cell.repetition, cell.key, ctx)
+    codec: Codec | None = None
     with tqdm(total=3, desc=f"{cell.label} [{cell.split}]", leave=False, file=sys.stderr, position=position,
               disable=None) as bar:
         try:
-            codec = create_codec(cell.codec, **cell.param_dict)
+            codec = create_codec(cell.codec, ctx, **cell.param_dict)
             row["kind"] = codec.kind
-            data = load_split(cell.split, ctx.data_dir, cell.limit)
+            row.update(report_columns(cell.codec, cell.param_dict))  # the report's family and roles
+            # A classical codec computes on the CPU whatever device the run asked for.
+            row["device"] = ctx.device if codec.uses_torch else "cpu"
+            row["device_name"] = device_name(row["device"])
             # Dataset codecs summarise a training set; image codecs code the requested split.
-            subject = load_split("train", ctx.data_dir, cell.limit) if codec.kind == "dataset" else data
+            subject = ctx.split("train" if codec.kind == "dataset" else cell.split, cell.limit)
             row["n_images"] = len(subject)
             bar.set_postfix_str("fit")
-            _, row["fit_s"] = timed(lambda: codec.fit(load_split("train", ctx.data_dir), ctx), ctx.device)
+            _, row["fit_s"] = device_timer(row["device"])(lambda: codec.fit(ctx.split("train")))
             bar.update()
-            if codec.kind == "dataset":
-                row.update(_measure_dataset_codec(codec, subject, ctx, bar))
+            if isinstance(codec, DatasetCodec):
+                row.update(_dataset_codec_columns(codec, subject, bar))
             else:
-                row.update(_measure_image_codec(codec, subject, ctx, bar, train_limit=cell.limit))
+                row.update(_image_codec_columns(codec, subject, bar, train_limit=cell.limit))
             row["model_bytes"] = int(codec.model_bytes)
             row.update(codec.extra_columns())
         except KeyboardInterrupt:
             raise
         except Exception as exc:
             row.update(status="failed", error=_one_line(exc))
-            if ctx.profile == "smoke" or "--verbose" in sys.argv:
+            if ctx.profile == "smoke" or ctx.verbose:
                 traceback.print_exc()
         finally:
-            synchronize(ctx.device)
-    _derive(row)
+            synchronize(row["device"])
+    derive(row)
     row["wall_s"] = time.perf_counter() - started
     return row
-
-
-def _derive(row: dict) -> None:
-    """Columns computed from the measured ones."""
-    payload = row.get("payload_bytes")
-    n = row.get("n_images") or 0
-    if payload:
-        pixels = row["raw_bytes"]
-        row["bpp"] = metrics.bits_per_pixel(payload, pixels)
-        row["ratio"] = row["raw_bytes"] / payload
-        row["total_bytes"] = payload + row["model_bytes"]
-    if row.get("enc_s") and row.get("dec_s") and n:
-        row["enc_images_per_s"] = n / row["enc_s"]
-        row["dec_images_per_s"] = n / row["dec_s"]
-        row["images_per_s"] = n / (row["enc_s"] + row["dec_s"])
 
 
 def summary_line(row: dict) -> str:
@@ -261,22 +236,25 @@ def summary_line(row: dict) -> str:
 
 
 def run(configs, *, split: str, limit: int | None, repeat: int, ctx: RunContext, out_dir, resume: bool,
-        echo=print) -> ResultsStore:
-    """Run every cell not already done (with `resume`), appending each row as it finishes."""
+        echo=print, executor=None) -> ResultsStore:
+    """Run every cell not already done (with `resume`), appending each row as it finishes.
+
+    `configs`: `(name, params)` pairs and `BrokenConfig` placeholders (`parse_spec(..., broken=True)`),
+    which become failed rows at once."""
+    from bench.run.executor import LocalExecutor
+
     store = ResultsStore(out_dir)
     done = store.done_keys() if resume else set()
-    cells = make_cells(configs, split, limit, repeat)
-    data_digest = load_split(split, ctx.data_dir, limit).digest
-    skipped = 0
-    for cell in cells:
-        key = cell_key(cell, create_codec(cell.codec, **cell.param_dict).__class__, data_digest, ctx)
-        if key in done:
-            skipped += 1
-            continue
-        row = run_cell(cell, ctx, key)
+    for broken in (c for c in configs if isinstance(c, BrokenConfig)):
+        row = broken_row(broken, split, ctx)
+        store.append(row)
+        echo(summary_line(row))
+    cells = plan([c for c in configs if not isinstance(c, BrokenConfig)], split, limit, repeat, ctx)
+    todo = [cell for cell in cells if cell.key not in done]
+    for row in (executor or LocalExecutor()).run(todo, ctx):
         artifacts.save(store.dir, row)
         store.append(row)
         echo(summary_line(row))
-    if skipped:
-        echo(f"resumed: {skipped} finished cell(s) skipped")
+    if len(todo) < len(cells):
+        echo(f"resumed: {len(cells) - len(todo)} finished cell(s) skipped")
     return store

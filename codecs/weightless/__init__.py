@@ -7,58 +7,58 @@ settings), per-chunk checksums and the range-coded pixels. `fit` trains nothing 
 is 0: the model is rebuilt from its seed and re-learned from the decoded pixels.
 
 Models (`model=`): `causal`, an MLP on each pixel's already-decoded neighbourhood (the default:
-it codes better per second, see README), and `lstm`, the write-up's one-layer LSTM run along the
+it codes better per second, see docs/codecs.md), and `lstm`, the write-up's one-layer LSTM run along the
 raster scan. The run's profile sets model size and chunk sizes and is written into the header.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from bench import ImageCodec, register_codec
-from bench.api.codec import PROFILES, RunContext
+from bench.api.codec import PROFILES
+from bench.api.profiles import Profile, ProfileSet
 from bench.coding import entropy
 from bench.coding.container import check_content, content_digest
 from bench.coding.reproducible import IncompatibleDecoderError, check_float_settings, float_settings
 from bench.errors import CorruptStreamError
 
 from . import stream
-from .lockstep import (
-    DecodeSide,
-    EncodeSide,
-    Lockstep,
-    chunk_sizes,
-    min_bits_per_image,
-    pinned_float_settings,
-    pixels_crc,
-)
-from .models import MODELS, SIDE
+
+#: The models (`.models.MODELS` builds them) and the image side. Torch is imported only when a
+#: stream is coded (`.lockstep`, `.models`), so listing codecs stays light.
+MODELS = ("causal", "lstm")
+SIDE = 28
 
 __all__ = ["WeightlessCodec", "encode", "decode", "config_for", "IncompatibleDecoderError"]
 
-stream.cuda_determinism_environment()
 
-#: Model size, neighbourhood, chunk schedule and learning settings per profile.
-#: neighbourhood = (rows above, columns either side in those rows, pixels to the left).
-PROFILE_CONFIGS = {
-    "smoke": dict(neighbourhood=[1, 1, 1], hidden=16, layers=1, first_chunk=16, largest_chunk=64,
-                  min_update=32, epochs=1, batch=8, lr=1e-2),
-    "default": dict(neighbourhood=[2, 2, 2], hidden=64, layers=2, first_chunk=16, largest_chunk=1024,
-                    min_update=1024, epochs=1, batch=8, lr=5e-3),
-    # Twice the width and two passes per chunk: each lever alone helped the late chunks of the first
-    # 8,000 images about equally; together, 1% fewer bytes on the first 10,224 images for 3x the CPU.
-    "full": dict(neighbourhood=[2, 2, 2], hidden=128, layers=2, first_chunk=16, largest_chunk=1024,
-                 min_update=1024, epochs=2, batch=8, lr=5e-3),
-}
+@dataclass(frozen=True, kw_only=True)
+class WeightlessProfile(Profile):
+    """Model size, neighbourhood, chunk schedule and learning settings; written into the stream header."""
+
+    neighbourhood: tuple[int, int, int]  # rows above, columns either side in those rows, pixels to the left
+    hidden: int
+    layers: int
+    first_chunk: int
+    largest_chunk: int
+    min_update: int
+    epochs: int
+    batch: int
+    lr: float
+
+
 #: Limits a header's config must respect: a damaged or forged header must not start a huge job.
 _LIMITS = dict(hidden=(1, 4096), layers=(1, 8), first_chunk=(1, 1 << 20), largest_chunk=(1, 1 << 20),
                min_update=(0, 1 << 20), epochs=(1, 64), batch=(1, 1 << 16))
 
 
 def config_for(model: str, profile: str, seed: int = 0) -> dict:
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    config = dict(PROFILE_CONFIGS[profile], model=model, profile=profile, seed=seed)
+    fields = WeightlessCodec.profiles[profile].fields()
+    # A list, as the header's JSON gives it back to the decoder.
+    config = dict(fields, neighbourhood=list(fields["neighbourhood"]), model=model, profile=profile, seed=seed)
     if model == "lstm":
         config["layers"] = 1  # the write-up's LSTM has one layer
     return config
@@ -83,6 +83,8 @@ def _validated(config: dict) -> dict:
 
 def encode(images: np.ndarray, config: dict, device: str = "cpu", stats: dict | None = None, progress=None) -> bytes:
     """(n, 28, 28) uint8 -> weightless stream. `stats`, if given, receives ideal bits and update time."""
+    from .lockstep import EncodeSide, Lockstep, chunk_sizes, pinned_float_settings, pixels_crc
+
     images = np.asarray(images)
     if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or images.dtype != np.uint8:
         raise ValueError(f"weightless codes (n, 28, 28) uint8 images, got {images.shape} {images.dtype}")
@@ -114,6 +116,15 @@ def encode(images: np.ndarray, config: dict, device: str = "cpu", stats: dict | 
 def decode(data: bytes, progress=None) -> np.ndarray:
     """Weightless stream -> images, from the stream alone. Raises CorruptStreamError or
     IncompatibleDecoderError (this machine cannot repeat the encoder's float arithmetic)."""
+    from .lockstep import (
+        DecodeSide,
+        Lockstep,
+        chunk_sizes,
+        min_bits_per_image,
+        pinned_float_settings,
+        pixels_crc,
+    )
+
     header, digest, checks, chunks = stream.read(data)
     try:
         n_images, config, recorded = header["n_images"], _validated(header["config"]), header["float"]
@@ -122,13 +133,14 @@ def decode(data: bytes, progress=None) -> np.ndarray:
             raise TypeError
         if not isinstance(threads, int) or not 1 <= threads <= 1024:
             raise TypeError
+        # Bounded before `chunk_sizes`, whose list grows with the count.
+        if n_images > 1 + 8 * len(data) / min_bits_per_image():
+            raise CorruptStreamError("header claims more images than the stream could hold (corrupt stream)")
         sizes = chunk_sizes(n_images, config["first_chunk"], config["largest_chunk"])
     except (KeyError, TypeError, AttributeError):
         raise CorruptStreamError("header is missing fields or holds invalid ones (corrupt stream)") from None
     if len(sizes) != len(chunks):
         raise CorruptStreamError("header's chunk sizes do not match the stream (corrupt stream)")
-    if n_images > 1 + 8 * len(data) / min_bits_per_image():
-        raise CorruptStreamError("header claims more images than the stream could hold (corrupt stream)")
     out = np.empty((n_images, SIDE, SIDE), dtype=np.uint8)
     # The encoder's thread count and algorithms are set first, then every float setting is compared.
     with pinned_float_settings("cuda" if recorded.get("device") == "cuda" else "cpu", threads, deterministic):
@@ -164,17 +176,23 @@ class WeightlessCodec(ImageCodec):
     kind = "lossless"
     uses_torch = True
     model_bytes = 0
+    profiles = ProfileSet(
+        trained=False,  # it learns while it codes
+        smoke=WeightlessProfile(neighbourhood=(1, 1, 1), hidden=16, layers=1, first_chunk=16, largest_chunk=64,
+                                min_update=32, epochs=1, batch=8, lr=1e-2),
+        default=WeightlessProfile(neighbourhood=(2, 2, 2), hidden=64, layers=2, first_chunk=16,
+                                  largest_chunk=1024, min_update=1024, epochs=1, batch=8, lr=5e-3),
+        # Twice the width and two passes per chunk: each lever alone helped the late chunks of the first
+        # 8,000 images about equally; together, 1% fewer bytes on the first 10,224 images for 3x the CPU.
+        full=WeightlessProfile(neighbourhood=(2, 2, 2), hidden=128, layers=2, first_chunk=16, largest_chunk=1024,
+                               min_update=1024, epochs=2, batch=8, lr=5e-3),
+    )
 
     def __init__(self, model: str = "causal"):
         if model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
         self.model = model
-        self.ctx = RunContext()
         self._stats: dict = {}
-
-    def fit(self, train, ctx: RunContext) -> None:
-        """Nothing to train: the codec learns while it codes. Only the run's settings are kept."""
-        self.ctx = ctx
 
     def compress(self, images: np.ndarray) -> bytes:
         stats: dict = {}

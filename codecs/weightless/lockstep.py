@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 import zlib
 
@@ -35,7 +36,14 @@ def chunk_sizes(n_images: int, first: int, largest: int) -> list[int]:
 
 @contextlib.contextmanager
 def pinned_float_settings(device: str, threads: int = 1, deterministic: bool = True):
-    """Thread count, deterministic algorithms and full-precision matmuls for the duration, restored after."""
+    """Thread count, deterministic algorithms and full-precision matmuls for the duration, restored after.
+
+    On CUDA also a fixed cuBLAS workspace (its summation order depends on it). cuBLAS reads the
+    setting when it starts, so it is set here, before this codec's first CUDA work, and only for
+    runs that code on CUDA; a process that started cuBLAS earlier keeps its own, which the weight
+    checks after every chunk would then report."""
+    if device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     saved = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),

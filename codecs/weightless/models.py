@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SIDE = 28
+from . import MODELS as MODEL_NAMES
+from . import SIDE
+
 PIXELS = SIDE * SIDE
 BINS = 16  # coarse classes; each holds 16 fine values
 FINE_HIDDEN = 32
@@ -173,6 +175,7 @@ class PixelLSTM(PixelModel):
 
 
 MODELS = {"causal": CausalMLP, "lstm": PixelLSTM}
+assert tuple(MODELS) == MODEL_NAMES, "the package's model names and the models built here differ"
 
 
 def build_model(config: dict, device: str) -> PixelModel:
