@@ -14,13 +14,12 @@ import dataclasses
 import json
 import os
 import random
-import signal
 import time
 import zlib
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from helpers import time_limit
 
 from bench import create_codec
 from bench.api.codec import RunContext
@@ -69,20 +68,6 @@ def report_tallies():
     if os.environ.get("FUZZ_TALLY_JSON"):
         with open(os.environ["FUZZ_TALLY_JSON"], "w") as f:
             json.dump(TALLIES, f, indent=1, sort_keys=True)
-
-
-@contextmanager
-def time_limit(seconds: int):
-    def expire(signum, frame):
-        raise TimeoutError(f"decoding took longer than {seconds} s (a hang?)")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def header_spans(data: bytes, kind: str, magic_len: int = 4) -> tuple[list[range], int]:

@@ -3,14 +3,13 @@ reference hook, float-settings refusal."""
 
 import json
 import random
-import signal
 import subprocess
 import sys
 import textwrap
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from helpers import time_limit
 
 from bench import ImageCodec, create_codec, register_codec
 from bench.api.codec import RunContext
@@ -42,22 +41,6 @@ def fitted(train_slice, tmp_path_factory):
         blob_path = next((cache / name).glob("*.bin"))
         out[name] = (codec, blob_path.read_bytes())
     return out
-
-
-@contextmanager
-def time_limit(seconds: int):
-    """Fail (instead of hanging) if the block runs longer than `seconds`."""
-
-    def expire(signum, frame):
-        raise TimeoutError(f"decoding took longer than {seconds} s (a hang?)")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def test_ar_mnist_is_lossless_on_binarised_images_and_reports_its_ideal_length(fitted, test_images):

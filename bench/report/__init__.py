@@ -1,4 +1,4 @@
 """The HTML report: tables and figures of a run (`render`) and its Jinja template, inside the package.
 
-May import: `bench.api`, `bench.run` (results and artifacts).
+May import: every package below it (`api`, `run`: results, artifacts, derived columns, ...).
 """
