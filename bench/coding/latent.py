@@ -27,7 +27,6 @@ import numpy as np
 
 from bench.coding import entropy
 from bench.coding.container import (
-    check_content,
     content_digest,
     header_count,
     max_coded_items,
@@ -163,11 +162,21 @@ class FactorizedHistogram:
         return max_coded_items(body_bytes, self.min_bits_per_image())
 
 
+def _symbols_digest(symbols: np.ndarray, model: FactorizedHistogram) -> bytes:
+    """The content digest of in-range latents, taken in the narrowest integer type the model's range
+    fits: both sides know the model, and hashing 16-bit values costs a quarter of 64-bit ones (0.1 s
+    for 10,000 images of 784 int64 values here)."""
+    low, high = int(model.low.min(initial=0)), int(model.high.max(initial=0))
+    dtype = next(t for t in (np.int8, np.int16, np.int32, np.int64)
+                 if np.iinfo(t).min <= low and high <= np.iinfo(t).max)
+    return content_digest(symbols.astype(dtype))
+
+
 def compress_latents(symbols: np.ndarray, model: FactorizedHistogram, magic: bytes) -> bytes:
     """Seal the range-coded latents; `symbols` must already be clipped with `model.clip`."""
     symbols = np.asarray(symbols, dtype=np.int64)
     header = {"n": len(symbols), "d": model.dims, "model": model.fingerprint.hex()}
-    return seal(magic, header, model.encode_body(symbols), content_digest(symbols))
+    return seal(magic, header, model.encode_body(symbols), _symbols_digest(symbols, model))
 
 
 def decompress_latents(data: bytes, model: FactorizedHistogram, magic: bytes, name: str) -> np.ndarray:
@@ -182,8 +191,6 @@ def decompress_latents(data: bytes, model: FactorizedHistogram, magic: bytes, na
         raise CorruptStreamError(f"{name}: stream was coded with a different trained model")
     n = header_count(header, "n", model.max_images(len(body)), name)
     symbols = model.decode_body(body, n)
-    try:
-        check_content(symbols, digest)
-    except CorruptStreamError as exc:
-        raise CorruptStreamError(f"{name}: {exc}") from None
+    if _symbols_digest(symbols, model) != digest:
+        raise CorruptStreamError(f"{name}: decoded content does not match the stream's checksum (corrupt stream)")
     return symbols
