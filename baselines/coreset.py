@@ -16,6 +16,7 @@ counts, so they cost nothing more.
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 
@@ -46,13 +47,20 @@ RANDOM_SEEDS = (0, 1, 2)
 PROBE_BUDGET = Budget(epochs=0, min_steps=10, augment_small_sets=False)
 
 
+@functools.cache
+def _byte_codec(name: str):
+    """One whole-stream codec per name for the process: building zstd's compressors costs more than
+    decoding a 10-image set."""
+    return create_codec(name, framing="whole")
+
+
 def pack_labelled_subset(images: np.ndarray, labels: np.ndarray, byte_codec: str) -> bytes:
     """Images sorted by class, stored as class counts + one losslessly compressed IDX stream."""
     order = np.argsort(labels, kind="stable")
     images = images[order]
     counts = np.bincount(labels, minlength=N_CLASSES)
     candidates = BYTE_CODECS if byte_codec == "best" else (byte_codec,)
-    streams = {name: create_codec(name, framing="whole").compress(images) for name in candidates}
+    streams = {name: _byte_codec(name).compress(images) for name in candidates}
     best = min(streams, key=lambda name: len(streams[name]))
     header = {"v": FORMAT_VERSION, "codec": best, "counts": [int(c) for c in counts]}
     return seal(MAGIC, header, streams[best], content_digest(images))
@@ -66,10 +74,10 @@ def unpack_labelled_subset(data: bytes) -> tuple[np.ndarray, np.ndarray]:
         raise CorruptStreamError("subset stream names a byte codec that does not exist (corrupt stream)")
     counts = header.get("counts")
     if (not isinstance(counts, list) or len(counts) != N_CLASSES
-            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)):
+            or not all(type(c) is int and c >= 0 for c in counts)):  # `type`: a bool is no count
         raise CorruptStreamError("subset stream has no valid class counts (corrupt stream)")
     # Nothing is sized by the counts: they must match what the body decodes to.
-    images = create_codec(header["codec"], framing="whole").decompress(body)
+    images = _byte_codec(header["codec"]).decompress(body)
     if images.shape[1:] != (28, 28) or len(images) != sum(counts):
         raise CorruptStreamError(f"subset stream holds {images.shape} images, its header says {sum(counts)} (corrupt)")
     check_content(images, digest)

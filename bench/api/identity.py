@@ -8,6 +8,7 @@ a key never depends on the order things ran in, on an object, or on where the co
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import json
@@ -40,8 +41,10 @@ def module_files(cls: type) -> list[Path]:
     return [path]
 
 
+@functools.cache
 def code_version(cls: type) -> str:
-    """Version of a codec's code: `source_digest` of `module_files(cls)` and the harness version."""
+    """Version of a codec's code: `source_digest` of `module_files(cls)` and the harness version
+    (computed once per class and process: a run does not pick up edits made while it runs)."""
     return f"{HARNESS_VERSION}-{source_digest(module_files(cls))}"
 
 
