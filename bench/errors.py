@@ -15,3 +15,9 @@ class CodecError(BenchError):
 
 class CorruptStreamError(BenchError):
     """A compressed stream is truncated, extended or altered."""
+
+
+def one_line(exc: BaseException) -> str:
+    """`TypeName: first line of the message`: how a failed row or a broken plugin reports an error."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -216,10 +216,7 @@ class Bican(ImageCodec):
         if self.entropy_coded:
             code = decompress_latents(data, self.histogram, _MAGIC_CODED, name).astype(np.uint8)
         else:
-            try:
-                header, body, digest = unseal(data, _MAGIC_RAW)
-            except CorruptStreamError as exc:
-                raise CorruptStreamError(f"{name}: {exc}") from None
+            header, body, digest = unseal(data, _MAGIC_RAW, name)
             if set(header) != {"n", "d"} or header["d"] != CODE_DIMS:
                 raise CorruptStreamError(f"{name}: stream header {header} is not a {CODE_DIMS}-byte code's")
             n = header_count(header, "n", len(body) // CODE_DIMS, name)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from bench.api.codec import Codec, RunContext
-from bench.errors import CodecError
+from bench.errors import CodecError, one_line
 
 PLUGIN_PACKAGES = ("bench_baselines", "bench_codecs")
 ENTRY_POINT_GROUP = "mnist_bench.codecs"
@@ -192,11 +192,6 @@ def register_codec(name: str, *, configs: list[dict] | None = None, description:
     return decorate
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _import_plugin(module: str, load=None, aliases: tuple = ()) -> None:
     """Import `module` (or call `load`, an entry point's); a failure is recorded, never raised."""
     before = set(_REGISTRY)
@@ -212,7 +207,7 @@ def _import_plugin(module: str, load=None, aliases: tuple = ()) -> None:
             owner = _REGISTRY[name].cls.__module__
             if owner == module or owner.startswith(module + "."):
                 del _REGISTRY[name]
-        _BROKEN[module] = BrokenModule(module, _one_line(exc), aliases)
+        _BROKEN[module] = BrokenModule(module, one_line(exc), aliases)
 
 
 def _entry_points() -> list:

@@ -119,9 +119,18 @@ def seal(magic: bytes, header: dict, body: bytes, content: bytes) -> bytes:
     return b"".join([head, _CRC.pack(zlib.crc32(head)), body])
 
 
-def unseal(data: bytes, magic: bytes) -> tuple[dict, bytes, bytes]:
-    """(header, body, content digest) of a sealed stream; CorruptStreamError if it is damaged."""
-    data = bytes(data)
+def unseal(data: bytes, magic: bytes, name: str | None = None) -> tuple[dict, bytes, bytes]:
+    """(header, body, content digest) of a sealed stream; CorruptStreamError if it is damaged, its
+    message starting with `name` (the codec) when given."""
+    try:
+        return _unseal(bytes(data), magic)
+    except CorruptStreamError as exc:
+        if name is None:
+            raise
+        raise CorruptStreamError(f"{name}: {exc}") from None
+
+
+def _unseal(data: bytes, magic: bytes) -> tuple[dict, bytes, bytes]:
     if data[: len(magic)] != magic:
         raise CorruptStreamError(f"not a {magic.decode(errors='replace')} stream (bad magic bytes)")
     length, pos = read_varint(data, len(magic))

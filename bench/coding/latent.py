@@ -181,10 +181,7 @@ def compress_latents(symbols: np.ndarray, model: FactorizedHistogram, magic: byt
 
 def decompress_latents(data: bytes, model: FactorizedHistogram, magic: bytes, name: str) -> np.ndarray:
     """Inverse of `compress_latents`; any damage to the stream raises CorruptStreamError."""
-    try:
-        header, body, digest = unseal(data, magic)
-    except CorruptStreamError as exc:
-        raise CorruptStreamError(f"{name}: {exc}") from None
+    header, body, digest = unseal(data, magic, name)
     if set(header) != {"n", "d", "model"}:
         raise CorruptStreamError(f"{name}: stream header has fields {sorted(header)} (not a latent stream)")
     if header["model"] != model.fingerprint.hex() or header["d"] != model.dims:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,10 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.api.codec import RunContext
-from bench.api.identity import source_digest
+from bench.api.identity import content_key, source_digest
 from bench.api.profiles import Profile, ProfileSet
 from bench.errors import BenchError
-from bench.learn.model_cache import record_training
+from bench.learn.model_cache import record_training, write_atomically
 from bench.learn.training import images_to_tensor
 
 N_CLASSES = 10
@@ -194,8 +193,6 @@ def accuracy_on_test_split(model, ctx: RunContext) -> float:
     return float((predict(model, test.images, ctx.device) == test.labels).mean())
 
 
-
-
 def score_key(images: np.ndarray, labels: np.ndarray, ctx: RunContext) -> str:
     data = hashlib.sha256(np.ascontiguousarray(images).tobytes())
     data.update(np.asarray(labels, dtype=np.int64).tobytes())
@@ -208,7 +205,7 @@ def score_key(images: np.ndarray, labels: np.ndarray, ctx: RunContext) -> str:
         "device": ctx.device.split(":")[0],
         "code": source_digest([__file__]),
     }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+    return content_key(identity)
 
 
 def score_training_set(images: np.ndarray, labels: np.ndarray, ctx: RunContext) -> ClassifierScore:
@@ -225,10 +222,7 @@ def score_training_set(images: np.ndarray, labels: np.ndarray, ctx: RunContext) 
     train_s, train_cpu_s = time.perf_counter() - started, time.process_time() - started_cpu
     score = ClassifierScore(accuracy=accuracy_on_test_split(model, ctx), n_train=len(images), steps=steps,
                             train_s=train_s, train_cpu_s=train_cpu_s)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(asdict(score)))
-    tmp.replace(path)
+    write_atomically(path, json.dumps(asdict(score)).encode())
     # Tagged by size: a 10-image set and the 60,000 train images cost very different times.
     record_training(path, ctx, train_s, train_cpu_s, tag=f"{len(images)} images", steps=steps)
     return score

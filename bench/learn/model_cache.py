@@ -45,12 +45,18 @@ def load_or_train(identity: CodecIdentity, data_digest: str, ctx: RunContext, tr
     train_s, train_cpu_s = time.perf_counter() - started, time.process_time() - started_cpu
     if not isinstance(blob, bytes):
         raise TypeError("a training function must return the serialised model as bytes")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(blob)
-    tmp.replace(path)
+    write_atomically(path, blob)
     record_training(path, ctx, train_s, train_cpu_s, tag=tag)
     return blob
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write under a temporary name, then rename: a reader (or a run resumed after a crash) sees the
+    whole file or none of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.replace(path)
 
 
 def record_training(entry: Path, ctx: RunContext, train_s: float, train_cpu_s: float, **extra) -> None:
@@ -58,11 +64,7 @@ def record_training(entry: Path, ctx: RunContext, train_s: float, train_cpu_s: f
     record = {"train_s": train_s, "train_cpu_s": train_cpu_s, "profile": ctx.profile, "device": ctx.device,
               "seed": ctx.seed, "cpus": os.cpu_count(),
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
-    path = entry.parent / TRAINING_RECORDS / f"{entry.stem}.json"
-    path.parent.mkdir(exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record))
-    tmp.replace(path)
+    write_atomically(entry.parent / TRAINING_RECORDS / f"{entry.stem}.json", json.dumps(record).encode())
 
 
 def training_records(cache_dir: str | Path) -> dict[str, list[dict]]:

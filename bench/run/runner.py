@@ -21,6 +21,7 @@ from tqdm import tqdm
 from bench.api.codec import Codec, DatasetCodec, ImageCodec, RunContext
 from bench.api.identity import code_version, content_key
 from bench.api.registry import BrokenConfig, config_label, create_codec, get_entry, report_columns
+from bench.errors import one_line
 from bench.learn import classifier
 from bench.run import artifacts, metrics
 from bench.run.environment import device_name, git_sha, library_versions
@@ -73,11 +74,6 @@ def plan(configs: list[tuple[str, dict]], split: str, limit: int | None, repeat:
             cell = Cell(name, tuple(sorted(params.items())), split, limit, rep)
             cells.append(Cell(**{**cell.__dict__, "key": cell_key(cell, digest, ctx)}))
     return cells
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _image_codec_columns(codec: ImageCodec, split, bar, train_limit: int | None) -> dict:
@@ -206,7 +202,7 @@ def run_cell(cell: Cell, ctx: RunContext, position: int = 0) -> dict:
         except KeyboardInterrupt:
             raise
         except Exception as exc:
-            row.update(status="failed", error=_one_line(exc))
+            row.update(status="failed", error=one_line(exc))
             if ctx.profile == "smoke" or ctx.verbose:
                 traceback.print_exc()
         finally:
