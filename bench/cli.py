@@ -1,4 +1,4 @@
-"""Command line: `bench list`, `bench run`, `bench report`, `bench profiles`."""
+"""Command line: `bench list`, `bench suites`, `bench run`, `bench report`, `bench profiles`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from bench.api.codec import PROFILES
+    from bench.api.suites import DEFAULT_SUITE, SUITES
     from bench.data.mnist import SPLITS
     from bench.run.environment import DEVICES
 
@@ -41,10 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     p_profiles.add_argument("--cache-dir", default=".cache", help="model cache to read the measured times "
                                                                    "from (default .cache)")
 
+    p_suites = sub.add_parser("suites", help="the named sets of configurations `bench run --suite` runs")
+    p_suites.add_argument("-v", "--verbose", action="store_true", help="list every configuration")
+
     p_run = sub.add_parser("run", help="run codecs over MNIST and write DIR/results.{csv,parquet}")
     p_run.add_argument("--codecs", default=None,
                        help="comma-separated names or globs, each with optional :key=value parameters "
-                            "(e.g. 'gzip,zstd:level=19'); default: every registered codec")
+                            "(e.g. 'gzip,zstd:level=19'); default: the configurations of --suite")
+    p_run.add_argument("--suite", default=None, choices=SUITES,
+                       help=f"a named set of configurations (bench suites); default {DEFAULT_SUITE}, "
+                            "the main job; 'full' is every registered configuration")
+    p_run.add_argument("--jobs", type=_positive_int, default=None,
+                       help="cells run side by side in this many worker processes (default: one per core, "
+                            "at most 8); 1 runs every cell alone in this process")
     p_run.add_argument("--split", default="all", choices=SPLITS)
     p_run.add_argument("--limit", type=_positive_int, default=None, help="only the first N images of the split")
     p_run.add_argument("--profile", default="default", choices=PROFILES,
@@ -65,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument("source", help="run folder (with results.parquet or .csv) or a results table file")
     p_report.add_argument("--out", default=None,
                           help="HTML file to write (default DIR/report.html, or TABLE.html beside a table file)")
+    p_report.add_argument("--with", dest="extra_tables", action="append", default=None, metavar="TABLE",
+                          help="also show the rows of this results table (e.g. results/lossy-gpu.csv, rows "
+                               "measured elsewhere), in their own device section; repeatable")
     p_report.add_argument("--export-table", default=None, metavar="CSV",
                           help="also copy the tidy table to CSV and the run's artifacts beside it "
                                "(CSV-stem-artifacts/), e.g. results/reference.csv for the reference run")
@@ -120,15 +133,37 @@ def cmd_profiles(args) -> int:
     return 0
 
 
+def cmd_suites(args) -> int:
+    from bench.api.registry import config_label
+    from bench.api.suites import DEFAULT_SUITE, SUITES
+
+    for suite in SUITES.values():
+        configs = suite.resolve(broken=True)
+        codecs = {c[0] if isinstance(c, tuple) else c.name for c in configs}
+        default = " (default)" if suite.name == DEFAULT_SUITE else ""
+        print(f"{suite.name}{default}: {len(configs)} configurations of {len(codecs)} codecs: {suite.description}")
+        if args.verbose:
+            for config in configs:
+                print("   ", config_label(*config) if isinstance(config, tuple) else config.label)
+    return 0
+
+
 def cmd_run(args) -> int:
     from bench.api.codec import RunContext
     from bench.api.registry import BrokenConfig, broken_modules, parse_spec
+    from bench.api.suites import DEFAULT_SUITE, get_suite
     from bench.run.environment import device_name, resolve_device
+    from bench.run.executor import LocalExecutor, ProcessExecutor, default_jobs
     from bench.run.results import check_results_dir
     from bench.run.runner import run
 
     check_results_dir(args.out)  # before any work starts: a bad --out would only fail after it
-    requested = parse_spec(args.codecs, broken=True)
+    if args.codecs and args.suite:
+        raise BenchError("give --codecs or --suite, not both")
+    if args.codecs:
+        requested = parse_spec(args.codecs, broken=True)
+    else:
+        requested = get_suite(args.suite or DEFAULT_SUITE).resolve(broken=True)
     named = {c.module for c in requested if isinstance(c, BrokenConfig)}
     for module, error in broken_modules().items():
         if module not in named:
@@ -137,13 +172,16 @@ def cmd_run(args) -> int:
     ctx = RunContext(profile=args.profile, device=device, seed=args.seed, data_dir=args.data_dir,
                      cache_dir=Path(args.cache_dir), verbose=args.verbose)
     ctx.split(args.split, args.limit)  # fail fast on missing or corrupt data, before any row
-    print(f"bench run: {len(requested)} configuration(s) x {args.repeat} on split {args.split}"
-          f"{f' (first {args.limit})' if args.limit else ''}, profile {args.profile}, {device_name(device)}",
-          flush=True)
+    jobs = args.jobs or default_jobs()
+    what = f"suite {args.suite or DEFAULT_SUITE}: " if not args.codecs else ""
+    print(f"bench run: {what}{len(requested)} configuration(s) x {args.repeat} on split {args.split}"
+          f"{f' (first {args.limit})' if args.limit else ''}, profile {args.profile}, {device_name(device)}, "
+          f"{jobs} job(s) side by side", flush=True)
     start = time.perf_counter()
     try:
         store = run(requested, split=args.split, limit=args.limit, repeat=args.repeat, ctx=ctx,
-                    out_dir=args.out, resume=args.resume)
+                    out_dir=args.out, resume=args.resume,
+                    executor=LocalExecutor() if jobs == 1 else ProcessExecutor(jobs))
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished rows are kept in {args.out}; rerun with --resume to continue",
               file=sys.stderr)
@@ -163,7 +201,7 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from bench.report.render import render_report
 
-    print(f"report: {render_report(args.source, args.out, args.export_table)}")
+    print(f"report: {render_report(args.source, args.out, args.export_table, extra_tables=args.extra_tables)}")
     if args.export_table:
         print(f"table: {args.export_table}")
     return 0
@@ -186,7 +224,8 @@ def harness_overhead_line(table) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"list": cmd_list, "run": cmd_run, "report": cmd_report, "profiles": cmd_profiles}[args.command](args)
+        return {"list": cmd_list, "run": cmd_run, "report": cmd_report, "profiles": cmd_profiles,
+                "suites": cmd_suites}[args.command](args)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2

@@ -62,12 +62,14 @@ class Budget(Profile):
 SMALL_SET_AUGMENTATION = (15.0, 0.1, 3.0)
 
 
-#: Fixed training budgets. `default` on the real 60,000: 99.27% test accuracy after 2 epochs (938
-#: steps), 337 CPU-seconds, i.e. about 3 minutes on an idle 2-core CPU (measured; docs/codecs.md).
-#: `full` is for a GPU.
+#: Fixed training budgets. `default` is the main job's judge, trained about 25 times in it (once per
+#: distinct training set): every set gets the steps of one epoch of the 60,000 train images (469
+#: batches of 128), so a 60,000-image set is trained one epoch without augmentation and every smaller
+#: set as many steps on augmented batches (two epochs had cost 337 CPU-seconds per 60,000-image set).
+#: Its accuracy on the real 60,000 is the `full-train-set` row of a run. `full` is for a GPU.
 CLASSIFIER_PROFILES = ProfileSet(
     smoke=Budget(epochs=1, min_steps=30),
-    default=Budget(epochs=2, min_steps=500),
+    default=Budget(epochs=1, min_steps=469),
     full=Budget(epochs=15, min_steps=3000),
 )
 
@@ -101,6 +103,16 @@ def build_classifier():
         nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(),
         nn.Linear(128, N_CLASSES),
     )
+
+
+def protocol(profile: str) -> str:
+    """The downstream-accuracy protocol of a profile in one line: what every row's `accuracy` means."""
+    budget = CLASSIFIER_PROFILES[profile]
+    return (f"CNN judge, profile {profile!r}: trained from seed on the row's training set (a lossy codec's "
+            f"reconstruction of the 60,000 train images, a dataset codec's decoded set) for "
+            f"max({budget.epochs} epoch(s), {budget.min_steps} steps) of batch {BATCH_SIZE} with Adam "
+            f"(one-cycle, max lr {budget.max_lr:g}), small sets augmented; scored on the real 10,000 test "
+            f"images; trained once per distinct training set")
 
 
 def check_labelled_set(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,8 +159,10 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, ctx: RunContext, bu
     budget = budget or CLASSIFIER_PROFILES[ctx.profile]
     torch.manual_seed(ctx.seed)
     generator = torch.Generator().manual_seed(ctx.seed)
-    model = build_classifier().to(ctx.device)
-    x, y = images_to_tensor(images, ctx.device), torch.from_numpy(labels).to(ctx.device)
+    # Channels-last: the CPU convolutions of this small net run 1.6x faster (measured) in that layout.
+    model = build_classifier().to(ctx.device, memory_format=torch.channels_last)
+    x = images_to_tensor(images, ctx.device).contiguous(memory_format=torch.channels_last)
+    y = torch.from_numpy(labels).to(ctx.device)
     n = len(x)
     batch = min(BATCH_SIZE, n)
     steps_per_epoch = math.ceil(n / batch)
@@ -167,6 +181,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, ctx: RunContext, bu
         for start in range(0, n - batch + 1, batch):  # drop the ragged tail: equal batches
             idx = order[start:start + batch]
             inputs = random_affine(x[idx], augment_generator, *SMALL_SET_AUGMENTATION) if augment else x[idx]
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
             optimizer.zero_grad(set_to_none=True)
             loss_fn(model(inputs), y[idx]).backward()
             optimizer.step()
@@ -184,7 +199,8 @@ def predict(model, images: np.ndarray, device: str) -> np.ndarray:
     outputs = []
     with torch.no_grad():
         for start in range(0, len(images), EVAL_BATCH):
-            outputs.append(model(images_to_tensor(images[start:start + EVAL_BATCH], device)).argmax(1).cpu().numpy())
+            batch = images_to_tensor(images[start:start + EVAL_BATCH], device).contiguous(memory_format=torch.channels_last)
+            outputs.append(model(batch).argmax(1).cpu().numpy())
     return np.concatenate(outputs)
 
 

@@ -7,7 +7,10 @@ sizes become columns of the row, the sample rides along under `ARTIFACT_KEY`), t
 sample to `OUT/artifacts/<cell_key>.npz` (about 50 kB) before the row is appended; the original
 images of an image codec's sample are written once per split content, as `original-<digest>.npz`.
 
-Containers, computed from the whole decoded output:
+Containers, computed from the whole decoded output of a dataset codec, and from the decoded test images
+of an image codec (on split `all` the 10,000 test images, the same held-out part the report's
+headline uses; on another split all of it), the original's from the same images
+(`container_n_images` says how many):
 - `.txt`: one image per line, its 784 pixel values in decimal separated by single spaces;
 - `.npy`: `numpy.save` of the (n, 28, 28) uint8 array;
 - `.gz`: gzip at level 6, the `gzip` tool's default.
@@ -72,14 +75,15 @@ def container_sizes(images: np.ndarray) -> dict[str, int]:
     }
 
 
-_original_sizes: dict[str, dict[str, int]] = {}
+_original_sizes: dict[tuple, dict[str, int]] = {}
 
 
-def _original_container_sizes(split) -> dict[str, int]:
-    """The same containers of the original images, computed once per split content in a run."""
-    if split.digest not in _original_sizes:
-        _original_sizes[split.digest] = {f"orig_{k}": v for k, v in container_sizes(split.images).items()}
-    return _original_sizes[split.digest]
+def _original_container_sizes(split, part: slice = slice(None)) -> dict[str, int]:
+    """The same containers of the original images (or a part), computed once per split content in a run."""
+    key = (split.digest, part.start)
+    if key not in _original_sizes:
+        _original_sizes[key] = {f"orig_{k}": v for k, v in container_sizes(split.images[part]).items()}
+    return _original_sizes[key]
 
 
 def sample_indices(split) -> np.ndarray:
@@ -95,7 +99,12 @@ def output_columns(split, decoded: np.ndarray, decoded_labels: np.ndarray | None
     Image codecs: `decoded` corresponds image by image to `split`, so the sample pairs originals with
     reconstructions. Dataset codecs pass their decoded set and labels: the sample is its first images.
     """
-    columns = {**container_sizes(decoded), **_original_container_sizes(split)}
+    if decoded_labels is None:
+        part = slice(TEST_START_IN_ALL if split.name == "all" and len(decoded) > TEST_START_IN_ALL else 0, None)
+        columns = {**container_sizes(decoded[part]), **_original_container_sizes(split, part),
+                   "container_n_images": len(decoded[part])}
+    else:
+        columns = {**container_sizes(decoded), **_original_container_sizes(split), "container_n_images": len(decoded)}
     if decoded_labels is None:
         index = sample_indices(split)
         sample = {"decoded": decoded[index], "original": split.images[index], "labels": split.labels[index],

@@ -48,6 +48,9 @@ class ResultsStore:
         except OSError as exc:  # e.g. a file created in its place since the check
             raise BenchError(f"--out {out_dir}: cannot create the results folder ({exc.strerror})") from None
         self.log = self.dir / "rows.jsonl"
+        #: Cell keys in plan order: the tables list rows in this order whatever order cells finished in
+        #: (side by side, they finish out of order); rows of other cells come first, as logged.
+        self.order: list[str] = []
 
     def rows(self) -> list[dict]:
         if not self.log.exists():
@@ -75,6 +78,10 @@ class ResultsStore:
         frame = pd.DataFrame(self.rows())
         if frame.empty:
             return pd.DataFrame(columns=COLUMNS)
+        if self.order and "cell_key" in frame:
+            position = {key: i for i, key in enumerate(self.order)}
+            rank = frame["cell_key"].map(position).fillna(-1)
+            frame = frame.iloc[rank.argsort(kind="stable").to_numpy()].reset_index(drop=True)
         extra = [c for c in frame.columns if c not in COLUMNS]
         return frame.reindex(columns=COLUMNS + extra)
 

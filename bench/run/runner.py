@@ -76,22 +76,49 @@ def plan(configs: list[tuple[str, dict]], split: str, limit: int | None, repeat:
     return cells
 
 
+def learned_from_train(codec: Codec) -> bool:
+    """Whether the codec's model was fitted on the train split (it overrides `fit`): on split `all` it
+    has then also coded the very images it learned from."""
+    return type(codec).fit is not Codec.fit
+
+
 def _image_codec_columns(codec: ImageCodec, split, bar, train_limit: int | None) -> dict:
     bar.set_postfix_str("encode + decode")
     measured = measure(codec, split.images)
     bar.update(2)
-    row = measured.columns()
+    row = {**measured.columns(), **codec.extra_columns()}  # before the held-out coding replaces the codec's stats
+    if codec.kind == "lossless" and len(measured.mismatched):
+        bad = measured.mismatched
+        row["status"] = "failed"
+        row["error"] = f"lossless round trip differs on {len(bad)} of {len(split)} images (first: image {bad[0]})"
+        return row
+    if split.name == "all" and len(split) > artifacts.TEST_START_IN_ALL and learned_from_train(codec):
+        bar.set_postfix_str("held-out test images")
+        row.update(_held_out_columns(codec, split))
     if codec.kind == "lossy":
         bar.set_postfix_str("metrics")
         row.update(metrics.per_digit_mse(split.images, measured.decoded, split.labels))
         row.update(artifacts.output_columns(split, measured.decoded))  # container sizes + a sample for the report
         bar.set_postfix_str("classifier")
         row.update(_lossy_accuracy(codec, split, measured.decoded, train_limit))
-    if codec.kind == "lossless" and len(measured.mismatched):
-        bad = measured.mismatched
-        row["status"] = "failed"
-        row["error"] = f"lossless round trip differs on {len(bad)} of {len(split)} images (first: image {bad[0]})"
     return row
+
+
+def _held_out_columns(codec: ImageCodec, split) -> dict:
+    """The 10,000 test images of split `all` coded on their own, decoded and checked: the figures of a
+    learned codec on images it never saw (`test_payload_bytes`, `test_bpp`, `test_mse`, `test_psnr`).
+
+    Harness time, outside enc_s and dec_s: the codec codes these images a second time."""
+    started = time.perf_counter()
+    test = split.images[artifacts.TEST_START_IN_ALL :]
+    held_out = measure(codec, test, warm_up=False)
+    if codec.kind == "lossless" and len(held_out.mismatched):
+        raise ValueError(f"lossless round trip of the test images alone differs on {len(held_out.mismatched)} images")
+    bpp = 8.0 * len(held_out.payload) / held_out.raw_bytes
+    with np.errstate(divide="ignore"):
+        psnr = float(10 * np.log10(1.0 / held_out.mse)) if held_out.mse is not None else float("nan")
+    return {"test_payload_bytes": len(held_out.payload), "test_bpp": bpp, "test_mse": held_out.mse,
+            "test_psnr": psnr, "test_n_images": len(test), "held_out_s": time.perf_counter() - started}
 
 
 def _lossy_accuracy(codec: ImageCodec, split, decoded: np.ndarray, train_limit) -> dict:
@@ -109,8 +136,12 @@ def _lossy_accuracy(codec: ImageCodec, split, decoded: np.ndarray, train_limit) 
         train_images, train_labels = np.asarray(codec.decompress(codec.compress(train.images))), train.labels
     roundtrip_s = time.perf_counter() - started
     score = classifier.score_training_set(train_images, train_labels, ctx)
+    return {**_classifier_columns(score, ctx), "train_roundtrip_s": roundtrip_s}
+
+
+def _classifier_columns(score, ctx: RunContext) -> dict:
     return {"accuracy": score.accuracy, "classifier_train_s": score.train_s, "classifier_cached": score.cached,
-            "train_roundtrip_s": roundtrip_s}
+            "classifier_protocol": classifier.protocol(ctx.profile)}
 
 
 _GZIP_BYTES: dict[str, int] = {}
@@ -132,11 +163,10 @@ def _dataset_codec_columns(codec: DatasetCodec, split, bar) -> dict:
     gzip_bytes = _gzip_bytes(split)
     return {
         **measured.columns(),
+        **codec.extra_columns(),
         "gzip_bytes": gzip_bytes,
         "ratio_vs_gzip": gzip_bytes / len(measured.payload),
-        "accuracy": score.accuracy,
-        "classifier_train_s": score.train_s,
-        "classifier_cached": score.cached,
+        **_classifier_columns(score, codec.ctx),
         **artifacts.output_columns(split, measured.decoded, measured.decoded_labels),
     }
 
@@ -173,6 +203,13 @@ def broken_row(config: BrokenConfig, split: str, ctx: RunContext) -> dict:
     return row
 
 
+def failed_cell_row(cell: Cell, ctx: RunContext, reason: str) -> dict:
+    """The row of a cell that could not run at all (its worker died): failed, so `--resume` retries it."""
+    row = _row_header(cell.codec, cell.label, cell.param_dict, cell.split, cell.repetition, cell.key, ctx)
+    row.update(status="failed", error=reason, wall_s=0.0)
+    return row
+
+
 def run_cell(cell: Cell, ctx: RunContext, position: int = 0) -> dict:
     """Measure one cell; never raises for a codec failure (the row says `failed` and why)."""
     started = time.perf_counter()
@@ -198,7 +235,6 @@ def run_cell(cell: Cell, ctx: RunContext, position: int = 0) -> dict:
             else:
                 row.update(_image_codec_columns(codec, subject, bar, train_limit=cell.limit))
             row["model_bytes"] = int(codec.model_bytes)
-            row.update(codec.extra_columns())
         except KeyboardInterrupt:
             raise
         except Exception as exc:
@@ -247,6 +283,7 @@ def run(configs, *, split: str, limit: int | None, repeat: int, ctx: RunContext,
         echo(summary_line(row))
     cells = plan([c for c in configs if not isinstance(c, BrokenConfig)], split, limit, repeat, ctx)
     todo = [cell for cell in cells if cell.key not in done]
+    store.order = [cell.key for cell in cells]
     for row in (executor or LocalExecutor()).run(todo, ctx):
         artifacts.save(store.dir, row)
         store.append(row)

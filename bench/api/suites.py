@@ -1,0 +1,114 @@
+"""Named sets of configurations: what `bench run` runs when no `--codecs` are given.
+
+- `main` (the default): every family the bench has, with enough points to draw its curve, chosen so
+  that the whole job (training included, from empty caches) finishes in one sitting on a 2-core CPU.
+- `full`: every configuration every codec registers (`bench list` shows them): the whole sweeps.
+
+Every configuration of `main` is one of the codec's registered configurations, so a `main` cell has
+the same cell key as the same cell of `full`: `bench run --suite full --out DIR --resume` on the
+folder of a main job runs only what the main job left out.
+
+The order of a suite is the order cells start in: the longest codecs first, so that when cells run
+side by side (`bench run --jobs`) the last cells to finish are short ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.api.registry import create_codec, get_entry, list_codecs, parse_spec
+from bench.errors import CodecError
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    #: (codec, params) pairs, each a registered configuration; None: every registered configuration.
+    configs: tuple | None
+
+    def resolve(self, *, broken: bool = False) -> list:
+        """The suite's (codec, params) configurations, checked against the registry. A codec whose
+        module failed to import raises, or with `broken` becomes a `BrokenConfig` (as in `parse_spec`)."""
+        if self.configs is None:
+            return parse_spec("*", broken=broken)
+        resolved, missing = [], []
+        for name, params in self.configs:
+            if name not in list_codecs():
+                if name not in missing:
+                    missing.append(name)
+                    resolved += parse_spec(name, broken=broken)  # raises, or the broken module's placeholder
+                continue
+            if params not in get_entry(name).configs:
+                raise CodecError(f"suite {self.name}: {name} {params} is not one of the codec's registered "
+                                 f"configurations (bench list {name})")
+            create_codec(name, **params)  # validate now, before any work starts
+            resolved.append((name, dict(params)))
+        return resolved
+
+
+def _framings(name: str) -> list[tuple[str, dict]]:
+    return [(name, {"framing": "whole"}), (name, {"framing": "per-image"})]
+
+
+MAIN = Suite(
+    "main",
+    "every family over the whole dataset, three to five points per lossy family, "
+    "coresets and random subsets at 1/10/50 per class (random ones with three seeds), LGC's main configuration",
+    (
+        # Longest first (training from empty caches, then coding 70,000 images).
+        ("lgc", {"variant": "cvae", "width": 16, "covariance": "diag", "components": "bic", "precision": "int8",
+                 "sharpen": 3.0}),
+        ("pixelcnn", {"head": "softmax"}),
+        ("conv-ae", {"latent_dims": 392}),
+        ("conv-ae", {"latent_dims": 78}),
+        ("conv-ae", {"latent_dims": 39}),
+        ("conv-ae", {"latent_dims": 8}),
+        ("weightless", {}),
+        ("webp", {}),
+        ("bican", {"entropy_coded": False}),
+        ("bican", {"entropy_coded": True}),
+        ("pca-cnn", {"step": 0.8}),
+        ("pca-cnn", {"step": 0.4}),
+        ("pca-cnn", {"step": 0.18}),
+        ("pca-cnn", {"step": 0.08}),
+        *_framings("brotli"),
+        ("ar-mnist", {"k": 10}),
+        ("ar-mnist", {"k": 200}),
+        ("kmedoids-coreset", {"per_class": 1}),
+        ("kmedoids-coreset", {"per_class": 10}),
+        ("kmedoids-coreset", {"per_class": 50}),
+        ("webp-lossy", {"quality": 1}),
+        ("webp-lossy", {"quality": 10}),
+        ("webp-lossy", {"quality": 50}),
+        ("webp-lossy", {"quality": 90}),
+        *_framings("lzma"),
+        *_framings("zstd"),
+        ("pca", {"components": 784, "step": 0.5}),
+        ("pca", {"components": 784, "step": 0.25}),
+        ("pca", {"components": 784, "step": 0.12}),
+        ("pca", {"components": 784, "step": 0.06}),
+        ("jpeg", {"quality": 5}),
+        ("jpeg", {"quality": 25}),
+        ("jpeg", {"quality": 50}),
+        ("jpeg", {"quality": 90}),
+        ("full-train-set", {"byte_codec": "lzma"}),
+        *[("random-subset", {"per_class": k, "seed": s}) for k in (1, 10, 50) for s in (0, 1, 2)],
+        ("png", {}),
+        *_framings("gzip"),
+        *_framings("bz2"),
+        *_framings("raw"),
+    ),
+)
+
+FULL = Suite("full", "every registered configuration of every codec (bench list): the whole sweeps", None)
+
+SUITES = {suite.name: suite for suite in (MAIN, FULL)}
+DEFAULT_SUITE = "main"
+
+
+def get_suite(name: str) -> Suite:
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise CodecError(f"unknown suite {name!r}; valid suites: {', '.join(SUITES)}") from None

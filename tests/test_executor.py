@@ -1,0 +1,104 @@
+"""The main job's machinery: suites, cells side by side, held-out columns on split `all`."""
+
+import numpy as np
+import pytest
+
+from bench.api.codec import RunContext
+from bench.api.registry import get_entry, list_codecs
+from bench.api.suites import SUITES, get_suite
+from bench.errors import CodecError
+from bench.run import artifacts
+from bench.run.executor import LocalExecutor, ProcessExecutor, _rows_of_dead_workers, group_by_codec
+from bench.run.runner import plan, run
+
+
+def test_the_main_suite_runs_every_codec_with_registered_configurations():
+    main = get_suite("main").resolve()
+    assert {name for name, _ in main} == set(list_codecs())  # every family the bench has
+    assert all(params in get_entry(name).configs for name, params in main)  # same cell keys as `full`
+    assert len(main) == len({(n, tuple(sorted(p.items()))) for n, p in main})  # no configuration twice
+    full = SUITES["full"].resolve()
+    assert len(full) == sum(len(get_entry(n).configs) for n in list_codecs()) > len(main)
+    per_family = {}
+    for name, _ in main:
+        per_family[name] = per_family.get(name, 0) + 1
+    for lossy in ("conv-ae", "pca-cnn", "pca", "webp-lossy", "jpeg"):
+        assert per_family[lossy] >= 3, f"{lossy} needs enough points to draw its curve"
+
+
+def test_an_unknown_suite_is_a_one_line_error():
+    with pytest.raises(CodecError, match="unknown suite 'nope'; valid suites: main, full"):
+        get_suite("nope")
+
+
+def _configs():
+    return [("gzip", {"framing": "whole"}), ("raw", {"framing": "whole"}), ("raw", {"framing": "per-image"}),
+            ("bz2", {"framing": "whole"}), ("lzma", {"framing": "whole"})]
+
+
+def test_cells_side_by_side_give_the_rows_one_after_another_give(tmp_path):
+    ctx = RunContext(profile="smoke", cache_dir=tmp_path / "cache")
+    cells = plan(_configs(), "test", 200, 1, ctx)
+    alone = {row["cell_key"]: row for row in LocalExecutor().run(cells, ctx)}
+    beside = {row["cell_key"]: row for row in ProcessExecutor(jobs=2, poll_s=0.2).run(cells, ctx)}
+    assert beside.keys() == alone.keys() == {cell.key for cell in cells}
+    for key, row in beside.items():
+        assert row["status"] == "ok" and row["payload_bytes"] == alone[key]["payload_bytes"]
+        assert row["concurrent_cells"] in (1, 2) and alone[key]["concurrent_cells"] == 1
+    assert max(row["concurrent_cells"] for row in beside.values()) == 2  # they did run at once
+
+
+def test_a_run_lists_rows_in_plan_order_whatever_order_they_finish_in(tmp_path):
+    ctx = RunContext(profile="smoke", cache_dir=tmp_path / "cache")
+    store = run(_configs(), split="test", limit=100, repeat=1, ctx=ctx, out_dir=tmp_path / "out", resume=False,
+                echo=lambda line: None, executor=ProcessExecutor(jobs=2, poll_s=0.2))
+    assert store.table()["config"].tolist() == ["gzip", "raw", "raw:framing=per-image", "bz2", "lzma"]
+
+
+def test_cells_of_one_codec_stay_together_in_suite_order():
+    ctx = RunContext(profile="smoke")
+    cells = plan([("raw", {"framing": "whole"}), ("gzip", {"framing": "whole"}), ("raw", {"framing": "per-image"})],
+                 "test", 10, 1, ctx)
+    assert [[c.label for c in group] for group in group_by_codec(cells)] == [["raw", "raw:framing=per-image"], ["gzip"]]
+
+
+class _DeadProcess:
+    exitcode = -9
+
+    @staticmethod
+    def is_alive():
+        return False
+
+
+def test_a_worker_that_dies_fails_its_codecs_cells_with_the_reason():
+    ctx = RunContext(profile="smoke")
+    cells = plan(_configs()[:3], "test", 10, 1, ctx)
+    groups = group_by_codec(cells)
+    pending = {cell.key: cell for cell in cells}
+    rows = list(_rows_of_dead_workers({0: _DeadProcess()}, set(), {0: 1}, {}, groups, pending, ctx))
+    assert [row["config"] for row in rows] == ["raw", "raw:framing=per-image", "gzip"]  # its group, then the rest
+    assert all(row["status"] == "failed" for row in rows) and not pending
+    assert rows[0]["error"] == "worker process died (exit code -9) while running this codec's cells"
+    assert rows[2]["error"] == "no worker process was left to run this cell"
+
+
+def test_learned_codecs_on_split_all_also_give_their_held_out_test_figures(tmp_path, monkeypatch):
+    # Split `all` is train then test; a 600-image slice with the test part starting at 500 stands in.
+    monkeypatch.setattr(artifacts, "TEST_START_IN_ALL", 500)
+    ctx = RunContext(profile="smoke", cache_dir=tmp_path / "cache")
+    configs = [("pca", {"components": 256, "step": 0.25}), ("gzip", {"framing": "whole"})]
+    store = run(configs, split="all", limit=600, repeat=1, ctx=ctx, out_dir=tmp_path / "out", resume=False,
+                echo=lambda line: None, executor=LocalExecutor())
+    table = store.table().set_index("codec")
+    pca, gzip = table.loc["pca"], table.loc["gzip"]
+    from bench.api.registry import create_codec
+
+    codec = create_codec("pca", ctx, components=256, step=0.25)
+    codec.fit(ctx.split("train"))
+    test = ctx.split("all", 600).images[500:]
+    assert pca["test_payload_bytes"] == len(codec.compress(test))  # the test images coded on their own
+    assert pca["test_bpp"] == pytest.approx(8 * pca["test_payload_bytes"] / test.size)
+    decoded = codec.decompress(codec.compress(test))
+    assert pca["test_mse"] == pytest.approx(np.mean((test / 255.0 - decoded / 255.0) ** 2))
+    assert pca["container_n_images"] == 100  # the containers of the same held-out images
+    assert np.isnan(gzip.get("test_bpp", np.nan))  # a classical codec learned nothing from the train images
