@@ -8,14 +8,24 @@ a head over the 256 pixel values: a 256-way softmax or a discretised mixture of 
 knows where in the frame it is. The causal window is gathered explicitly, so decoding one pixel
 costs one small MLP evaluation, not a pass of a deep network over the whole image.
 
-Coding runs all images of a batch in lockstep, one raster position at a time: for each position the
-decoder gathers the (already decoded) windows of every image, evaluates the network once for the
-images whose window holds a nonzero pixel (an all-zero window's table depends on the position
-alone and is computed once), quantises the probabilities to integer tables
-(`bench.coding.entropy.quantize`) and decodes one pixel of every image. The encoder runs exactly the same loop with the same tensor shapes (it
-only reads the true pixels instead of decoding them), so both sides compute bit-identical tables.
+Coding runs all images of a batch in lockstep, one raster position at a time, because the decoder
+cannot do otherwise: a pixel's window holds pixels decoded at earlier positions. At each position
+the images split into busy ones (a nonzero window) and blank ones; the split depends only on
+already-coded pixels, so both sides make it alike. Busy pixels are coded first, in image order and
+in chunks of ROW_CHUNK rows (one network call, one `quantize_float32`, one range-coder call per
+chunk: the chunk's activations and tables stay in cache). Blank pixels follow, all with the one
+table of their position (a blank window's prediction depends on the position alone), so they cost
+one range-coder model instead of a table row each. The network runs as `CodingNet`: the position
+embedding's share of the masked layer is a precomputed bias per position, so per pixel only the
+window, three hidden layers and the head are evaluated; that arithmetic is most of the time, and
+what the rest of the loop was cut down around. Frames are position-major so gathering windows and
+writing decoded pixels are contiguous row copies. The encoder runs exactly the same calls with the
+same shapes (it only reads the true pixels instead of decoding them), so both sides compute
+bit-identical tables (`bench.coding.entropy.quantize_float32`, deterministic float32).
 What else decides those bits (device, torch version, CPU instruction set, thread count, GPU model)
-is recorded in the stream header; a decoder with different settings refuses, in one line.
+is recorded in the stream header; a decoder with different settings refuses, in one line. The
+header's `loop` names this coding loop (version and chunk size); a stream of the earlier loop
+(`loop` absent) is refused as another configuration.
 
 Stream: a sealed container (`bench.coding.container.seal`): header (shape, configuration, model id, float
 settings), the range-coded body, and a digest of the decoded images, checked after decoding.
@@ -46,14 +56,21 @@ from bench.coding.entropy import (
     Decoder,
     Encoder,
     code_length_columns,
-    ideal_bits,
-    quantize,
+    quantize_float32,
 )
 from bench.coding.reproducible import check_float_settings, float_settings, torch_threads
 from bench.errors import BenchError, CorruptStreamError
 from bench.learn.model_cache import load_or_train
 
+#: Model blobs and streams (the stream's coding loop is versioned by the header's `loop`, below).
 MAGIC = b"PXC1"
+#: Version of the coding loop a stream was made with (2: busy pixels first, then blank ones with one
+#: table per position); a decoder refuses a stream of another loop, in one line.
+LOOP = 2
+#: Busy pixels of one position go through the network and the coder in chunks of this many rows, so
+#: a chunk's activations and tables stay in the CPU's L2 cache (6,000 rows of 256 float32 do not).
+#: Part of the format: it fixes the shapes of the network's calls.
+ROW_CHUNK = 1024
 SIDE = 28
 PIXELS = SIDE * SIDE
 LEVELS = 256
@@ -118,18 +135,6 @@ class CausalWindow:
         cols = torch.as_tensor(cols[:, None] + self._dc[None, :], device=frame.device)
         return frame[image_index[:, None], rows, cols].float() / 255.0
 
-    def gather_position(self, frame, position: int):
-        """Windows of one raster position in every image of the frame -> (n, size) float32."""
-        import torch
-
-        if self._flat_index is None or self._flat_index.device != frame.device:
-            rows, cols = self.frame_index(np.arange(PIXELS))
-            flat = (rows[:, None] + self._dr[None, :]) * frame.shape[2] + cols[:, None] + self._dc[None, :]
-            self._flat_index = torch.as_tensor(flat, device=frame.device)
-        # index_select on the flattened frame: one contiguous gather (advanced indexing is 5x slower).
-        window = frame.reshape(len(frame), -1).index_select(1, self._flat_index[position])
-        return window.float() / 255.0
-
 
 def build_network(window_size: int, hidden: int, layers: int, head: str):
     import torch
@@ -181,6 +186,76 @@ def probabilities(outputs, head: str):
     import torch
 
     return torch.softmax(outputs, dim=1) if head == "softmax" else torch.exp(log_probs(outputs, head))
+
+
+class CodingNet:
+    """The trained network rearranged for coding, with what depends only on the position precomputed.
+
+    The same function as `CausalNet.forward` (up to float rounding, identical on both sides): the
+    position embedding's share of the masked layer is one bias row per position, and 1/255 is folded
+    into the window weights, so a window enters as its raw bytes. Frames are position-major,
+    (frame cells + 1, images) uint8, so one position's windows are `size` contiguous row reads and a
+    decoded pixel is one contiguous row write; the extra last row is always zero and pads each window
+    to whole 8-byte words.
+    """
+
+    def __init__(self, net, window: CausalWindow, head: str):
+        import torch
+
+        self.head = head
+        self.cells = (SIDE + window.rows_above) * (SIDE + 2 * window.half_width)
+        rows, cols = window.frame_index(np.arange(PIXELS))
+        width = SIDE + 2 * window.half_width
+        self.pixel_rows = rows * width + cols
+        wide = -(-window.size // 8) * 8
+        flat = np.full((PIXELS, wide), self.cells, dtype=np.intp)  # padding: the always-zero row
+        flat[:, : window.size] = (rows[:, None] + window._dr[None, :]) * width + cols[:, None] + window._dc[None, :]
+        self.window_rows = flat
+        with torch.inference_mode():
+            masked = net.masked.weight.detach()
+            device = masked.device
+            self.first = torch.zeros((wide, masked.shape[0]), device=device)
+            self.first[: window.size] = masked[:, : window.size].T / 255.0
+            # One call of a fixed shape on either side: (784, POSITION_DIMS) x (POSITION_DIMS, hidden).
+            self.bias = torch.addmm(net.masked.bias.detach(), net.position.weight.detach(),
+                                    masked[:, window.size :].T.contiguous())
+            self.blocks = [(block.weight.detach().T.contiguous(), block.bias.detach()) for block in net.blocks]
+            self.out = (net.out.weight.detach().T.contiguous(), net.out.bias.detach())
+            # A blank window's first layer is the position's bias alone: all 784 tables in one call.
+            blank = self._head(torch.nn.functional.gelu(self.bias))
+            self.blank_tables = quantize_float32(probabilities(blank, head).cpu().numpy().copy())
+        self.blank_bits = PRECISION_BITS - np.log2(self.blank_tables.astype(np.float64))
+
+    def frame(self, count: int) -> np.ndarray:
+        return np.zeros((self.cells + 1, count), dtype=np.uint8)
+
+    def split(self, frame: np.ndarray, t: int):
+        """(busy, blank, busy windows) at position t: which images have a nonzero window (in image
+        order), which do not, and the busy ones' windows (size, m) uint8. Only already-coded pixels
+        decide this, so the decoder splits the same way as the encoder."""
+        windows = frame[self.window_rows[t]]
+        nonzero = np.bitwise_or.reduce(windows, axis=0)
+        busy = np.flatnonzero(nonzero)
+        blank = np.flatnonzero(nonzero == 0) if len(busy) < len(nonzero) else busy[:0]
+        return busy, blank, windows[:, busy]
+
+    def _head(self, h):
+        import torch
+        from torch.nn import functional as F
+
+        for weight, bias in self.blocks:
+            h = h + F.gelu(torch.addmm(bias, h, weight))
+        return torch.addmm(self.out[1], h, self.out[0])
+
+    def tables(self, windows: np.ndarray, t: int, device: str) -> np.ndarray:
+        """Integer-valued float32 tables (m, 256) of the busy windows (size, m) at position t."""
+        import torch
+        from torch.nn import functional as F
+
+        x = torch.from_numpy(windows).to(device).t().float()
+        h = F.gelu(torch.addmm(self.bias[t], x, self.first))
+        probs = probabilities(self._head(h), self.head).cpu().numpy()
+        return quantize_float32(probs)
 
 
 def weights_to_bytes(config: dict, net) -> bytes:
@@ -292,7 +367,7 @@ class PixelCnn(ImageCodec):
         self.head = head
         self.backend = backend
         self.net = None
-        self._blank: np.ndarray | None = None
+        self._coding: CodingNet | None = None
         self.window: CausalWindow | None = None
         self.device = "cpu"
         self._model_id = ""
@@ -318,50 +393,14 @@ class PixelCnn(ImageCodec):
         self.net = net.to(device)
         self.device = device
         self.model_bytes = len(blob)
-        self._blank = None
+        self._coding = None
         self._model_id = content_digest(np.frombuffer(blob, np.uint8)).hex()
 
     # -- coding ----------------------------------------------------------------------------------
-    def _blank_tables(self) -> np.ndarray:
-        """(784, 256) tables of a pixel whose whole window is still zero (40% of MNIST's pixels).
-
-        Such a table depends on the position only, so it is computed once, by one call of a fixed
-        shape on either side, and those pixels skip the network while coding.
-        """
-        import torch
-
-        if self._blank is None:
-            device = next(self.net.parameters()).device
-            with torch.inference_mode():
-                outputs = self.net(torch.zeros((PIXELS, self.window.size), device=device),
-                                   torch.arange(PIXELS, device=device))
-                self._blank = quantize(probabilities(outputs, self.head).cpu().numpy())
-        return self._blank
-
-    def _tables(self, frame, position: int) -> np.ndarray:
-        """Integer frequency tables (n, 256) for one raster position of every image in `frame`.
-
-        The network sees only the images whose window holds a nonzero pixel; which ones those are
-        depends only on already-coded pixels, so the encoder and the decoder make the same calls
-        with the same shapes.
-        """
-        import torch
-
-        window = self.window.gather_position(frame, position)
-        busy = torch.nonzero(window.any(dim=1)).squeeze(1)
-        freqs = np.repeat(self._blank_tables()[position][None, :], len(frame), axis=0)
-        if len(busy):
-            with torch.inference_mode():
-                positions = torch.full((len(busy),), position, dtype=torch.long, device=frame.device)
-                outputs = self.net(window.index_select(0, busy), positions)
-                freqs[busy.cpu().numpy()] = quantize(probabilities(outputs, self.head).cpu().numpy())
-        return freqs
-
-    def _lockstep(self, frame, code_position) -> None:
-        """Visit every raster position in order; `code_position(t, freqs, row, col)` codes it."""
-        for t in range(PIXELS):
-            (row,), (col,) = self.window.frame_index(np.array([t]))
-            code_position(t, self._tables(frame, t), row, col)
+    def _coding_net(self) -> CodingNet:
+        if self._coding is None:
+            self._coding = CodingNet(self.net, self.window, self.head)
+        return self._coding
 
     def _require_model(self):
         if self.net is None:
@@ -384,20 +423,28 @@ class PixelCnn(ImageCodec):
         if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or images.dtype != np.uint8:
             raise ValueError(f"pixelcnn codes (n, 28, 28) uint8 images, got {images.shape} {images.dtype}")
         n = len(images)
-        flat = images.reshape(n, PIXELS).astype(np.int64)
+        coding = self._coding_net()
         encoder = Encoder(self.backend)
         ideal = 0.0
-        for start in range(0, n, LOCKSTEP_BATCH):
-            batch = flat[start : start + LOCKSTEP_BATCH]
-            frame = self.window.pad(torch.tensor(images[start : start + LOCKSTEP_BATCH], device=self.device))
-
-            def encode_position(t, freqs, row, col, batch=batch):
-                nonlocal ideal
-                encoder.encode(batch[:, t], freqs)
-                ideal += ideal_bits(batch[:, t], freqs)
-
-            self._lockstep(frame, encode_position)
-        header = {"n": n, "head": self.head, "backend": self.backend, "batch": LOCKSTEP_BATCH,
+        with torch.inference_mode():
+            for start in range(0, n, LOCKSTEP_BATCH):
+                batch = images[start : start + LOCKSTEP_BATCH].reshape(-1, PIXELS)
+                frame = coding.frame(len(batch))
+                frame[coding.pixel_rows] = batch.T  # the encoder knows every pixel up front
+                for t in range(PIXELS):
+                    busy, blank, windows = coding.split(frame, t)
+                    pixels = frame[coding.pixel_rows[t]]
+                    for lo in range(0, len(busy), ROW_CHUNK):
+                        symbols = pixels[busy[lo : lo + ROW_CHUNK]]
+                        tables = coding.tables(windows[:, lo : lo + ROW_CHUNK], t, self.device)
+                        encoder.encode_tables(symbols, tables)
+                        chosen = tables[np.arange(len(symbols)), symbols]
+                        ideal += PRECISION_BITS * len(symbols) - float(np.log2(chosen).sum())
+                    if len(blank):
+                        symbols = pixels[blank]
+                        encoder.encode_fixed(symbols, coding.blank_tables[t])
+                        ideal += float(coding.blank_bits[t, symbols].sum())
+        header = {"n": n, "head": self.head, "backend": self.backend, "batch": LOCKSTEP_BATCH, "loop": [LOOP, ROW_CHUNK],
                   "window": self._window_config,
                   "model": self._model_id, "float": float_settings(self.device)}
         stream = seal(MAGIC, header, encoder.finish(), content_digest(images))
@@ -411,27 +458,32 @@ class PixelCnn(ImageCodec):
         # Every pixel's table gives its likeliest value at most 1 - 255/2**16 (`quantize` keeps 1 for each other).
         n = header_count(header, "n", max_coded_items(len(body), -PIXELS * np.log2(1 - 255 / 2**PRECISION_BITS)),
                          "pixelcnn")
-        if (header.get("head"), header.get("backend"), header.get("batch")) != (self.head, self.backend, LOCKSTEP_BATCH):
+        config = (header.get("head"), header.get("backend"), header.get("batch"), header.get("loop"))
+        if config != (self.head, self.backend, LOCKSTEP_BATCH, [LOOP, ROW_CHUNK]):
             raise CorruptStreamError(f"pixelcnn stream was coded with another configuration ({header.get('head')}, "
-                                     f"{header.get('backend')}, batch {header.get('batch')})")
+                                     f"{header.get('backend')}, batch {header.get('batch')}, "
+                                     f"loop {header.get('loop')}; this decoder: loop {[LOOP, ROW_CHUNK]})")
         if header.get("model") != self._model_id:
             raise CorruptStreamError("pixelcnn stream was coded with a different trained model")
         device = check_float_settings(header.get("float"), "pixelcnn stream")
         if device != self.device.split(":")[0]:
-            self.net, self.device, self._blank = self.net.to(device), device, None
+            self.net, self.device, self._coding = self.net.to(device), device, None
+        coding = self._coding_net()
         decoder = Decoder(body, self.backend)
         out = np.empty((n, SIDE, SIDE), dtype=np.uint8)
-        for start in range(0, n, LOCKSTEP_BATCH):
-            count = min(LOCKSTEP_BATCH, n - start)
-            frame = self.window.pad(torch.zeros((count, SIDE, SIDE), dtype=torch.uint8, device=self.device))
-
-            def decode_position(t, freqs, row, col, frame=frame):
-                symbols = decoder.decode(freqs)
-                frame[:, row, col] = torch.from_numpy(symbols.astype(np.uint8)).to(frame.device)
-
-            self._lockstep(frame, decode_position)
-            inner = frame[:, self.window.rows_above :, self.window.half_width : self.window.half_width + SIDE]
-            out[start : start + count] = inner.cpu().numpy()
+        with torch.inference_mode():
+            for start in range(0, n, LOCKSTEP_BATCH):
+                count = min(LOCKSTEP_BATCH, n - start)
+                frame = coding.frame(count)
+                for t in range(PIXELS):
+                    busy, blank, windows = coding.split(frame, t)
+                    row = coding.pixel_rows[t]
+                    for lo in range(0, len(busy), ROW_CHUNK):
+                        tables = coding.tables(windows[:, lo : lo + ROW_CHUNK], t, self.device)
+                        frame[row, busy[lo : lo + ROW_CHUNK]] = decoder.decode_tables(tables)
+                    if len(blank):
+                        frame[row, blank] = decoder.decode_fixed(coding.blank_tables[t], len(blank))
+                out[start : start + count] = frame[coding.pixel_rows].T.reshape(count, SIDE, SIDE)
         check_content(out, digest)
         return out
 

@@ -84,8 +84,11 @@ def test_lossless_rows_sit_at_the_full_data_accuracy():
     assert context["full_accuracy"].percent == pytest.approx(99.0)
     rows = {r["config"]: r for r in context["size_tables"][0]["rows"]}
     assert rows["gzip"]["accuracy"] == "99.00†"
-    # Smallest first; lgc:big is beaten by lgc (smaller and more accurate), raw by gzip (smaller, same accuracy).
-    assert [r["config"] for r in context["size_tables"][0]["rows"]] == ["lgc", "lgc:big", "gzip", "raw"]
+    # Grouped by kind, smallest first in each; lgc:big is beaten by lgc (smaller and more accurate), raw by
+    # gzip (smaller, same accuracy).
+    groups = context["size_tables"][0]["groups"]
+    assert [(g["kind"], [r["config"] for r in g["rows"]]) for g in groups] == [("lossless", ["gzip", "raw"]),
+                                                                                ("dataset", ["lgc", "lgc:big"])]
     assert {c for c, r in rows.items() if r["pareto_accuracy"]} == {"lgc", "gzip"}
     assert {c for c, r in rows.items() if r["pareto_error"]} == {"gzip"}  # only rows with an MSE compete
     assert context["figures"]["accuracy"].png
@@ -238,6 +241,195 @@ def test_a_committed_table_without_family_and_roles_renders_the_writeup_settings
     assert 'data-figure="per-digit-error"' in report.render_html(context)
 
 
+def _row(codec: str, kind: str, bpp: float, accuracy: float | None = None, **extra) -> dict:
+    """A row of split `all` (70,000 images) at `bpp` bits per pixel."""
+    raw = 70_000 * 784
+    config = extra.pop("config", codec)
+    return {"codec": codec, "config": config, "kind": kind, "split": "all", "params": json.dumps({"c": config}),
+            "n_images": 70_000, "raw_bytes": raw, "payload_bytes": raw * bpp / 8, "model_bytes": 0,
+            "mse": 0.0 if kind == "lossless" else 0.01 / bpp, "accuracy": accuracy, "status": "ok",
+            "lossless_ok": kind == "lossless", "device": "cpu", "device_name": "cpu: x86_64", **extra}
+
+
+def _main_job_table() -> pd.DataFrame:
+    """Every registered family once or in a sweep, as the main job's table has them: new columns included."""
+    list_codecs()
+    rows = []
+    for i, (name, entry) in enumerate(sorted(_REGISTRY.items())):
+        kind, shift = entry.cls.kind, 1 + i / 40
+        if kind == "lossless":
+            rows.append(_row(name, kind, shift))
+        elif kind == "lossy":
+            rows += [_row(name, kind, bpp * shift, 0.99 - 0.001 * shift / bpp, config=f"{name}:{bpp}")
+                     for bpp in (0.1, 0.5, 2.0)]
+        else:
+            rows += [_row(name, kind, bpp * shift, 0.9 + 0.02 * bpp / shift, config=f"{name}:{bpp}")
+                     for bpp in (0.001, 0.01)]
+    return _table(rows)
+
+
+def test_every_family_has_its_own_colour_and_marker_and_the_colour_says_the_kind():
+    summary = report.annotate(report.summarise(report.normalise(_main_job_table())), report.FullAccuracy(None, ""),
+                              100.0)
+    styles = report.Styles.of(summary)
+    families = summary.groupby("family")["kind"].first()
+    assert len(families) >= 20  # the registry's twenty-odd families
+    pairs = {family: styles(family) for family in families.index}
+    assert len(set(pairs.values())) == len(pairs), pairs  # no two families share colour and marker
+    for family, kind in families.items():
+        colour = pairs[family][0]
+        if family in styles.ceilings:
+            assert pairs[family] == report.CEILING_STYLE
+        else:
+            assert colour in report.KIND_COLOURS[kind], (family, kind, colour)
+    assert styles.ceilings == {"full-train-set"}
+    assert len({c for k in ("lossless", "lossy", "dataset") for c in report.KIND_COLOURS[k]}) == 12  # kinds apart
+
+
+def test_the_accuracy_plot_draws_every_family_in_panels_by_kind_with_the_pareto_points_numbered():
+    drawn = {}
+
+    def keep(figure, fig, crop=False):
+        drawn[figure.id] = fig
+        figure.png = "x"
+        return figure
+
+    table = _main_job_table()
+    summary = report.annotate(report.summarise(report.normalise(table)), report.FullAccuracy(99.0, "x"), 100.0)
+    report._encode, original = keep, report._encode
+    try:
+        figure = report.figure_accuracy(summary, report.FullAccuracy(99.0, "x"), report.Styles.of(summary))
+    finally:
+        report._encode = original
+    axes = drawn["compression-vs-accuracy"].axes
+    main, panels = axes[0], [ax for ax in axes[1:] if ax.get_title(loc="left")]
+    assert [ax.get_title(loc="left").split(":")[0] for ax in panels] == ["lossless", "lossy",
+                                                                         "dataset (coded training sets)"]
+    named = {t.get_text().split(" (")[0].rstrip("‡") for ax in panels for t in ax.get_legend().get_texts()}
+    assert named >= set(summary["family"])  # every family is in a panel's legend
+    assert all(ax.get_xscale() == "log" for ax in axes[:len(panels) + 1])
+    frontier = summary[summary["pareto_accuracy"]]
+    assert len(figure.key) == len(frontier) > 1
+    assert [t.get_text() for t in main.texts] == [str(i) for i in range(1, len(frontier) + 1)]
+
+
+def test_held_out_figures_are_the_headline_and_decide_the_pareto_marks():
+    """A learned codec whose whole-split bpp (train images included) beats a rival but whose held-out
+    test bpp does not: the held-out figure is shown first (‡), the whole split's beside it, and it loses."""
+    table = _table([
+        _row("conv-ae", "lossy", 0.10, 0.98, test_payload_bytes=10_000 * 784 * 0.30 / 8, test_bpp=0.30,
+             test_mse=0.05, test_psnr=13.0),
+        _row("jpeg", "lossy", 0.20, 0.98),
+        _row("gzip", "lossless", 1.6),
+    ])
+    context = build_context(table, Path("/nonexistent"), Path("t.csv"))
+    t = context["size_tables"][0]
+    assert t["held_out"] and context["any_held_out"]
+    rows = {r["config"]: r for r in t["rows"]}
+    assert rows["conv-ae"]["bpp"] == "0.300‡" and rows["conv-ae"]["bpp_whole"] == "0.100"
+    assert rows["conv-ae"]["psnr"] == "13.00‡" and rows["conv-ae"]["mse"] == "0.05000‡"
+    assert rows["jpeg"]["bpp"] == "0.200" and rows["jpeg"]["bpp_whole"] == "0.200"
+    assert [r["config"] for r in t["groups"][1]["rows"]] == ["jpeg", "conv-ae"]  # by headline bpp
+    assert rows["jpeg"]["pareto_accuracy"] and not rows["conv-ae"]["pareto_accuracy"]
+    assert rows["jpeg"]["pareto_error"] and not rows["conv-ae"]["pareto_error"]
+    page = report.render_html(context)
+    assert "bits/pixel (held-out test‡)" in page and "bits/pixel whole split" in page
+    # Without held-out columns the table has no extra columns and no marks.
+    plain = build_context(table.drop(columns=["test_payload_bytes", "test_bpp", "test_mse", "test_psnr"]),
+                          Path("/nonexistent"), Path("t.csv"))
+    assert not plain["size_tables"][0]["held_out"]
+    assert {r["config"] for r in plain["size_tables"][0]["rows"] if r["pareto_accuracy"]} == {"conv-ae"}
+    assert "held-out test‡" not in report.render_html(plain)
+
+
+def test_the_total_counts_the_weights():
+    table = _table([_row("pca", "lossy", 0.5, 0.99, model_bytes=686_000)])
+    row = build_context(table, Path("/nonexistent"), Path("t.csv"))["size_tables"][0]["rows"][0]
+    payload = 70_000 * 784 * 0.5 / 8
+    assert row["total"] == f"{int(payload + 686_000):,d}"
+    assert row["total_bpp"] == f"{8 * (payload + 686_000) / (70_000 * 784):.3f}"
+
+
+def test_gpu_rows_and_extra_tables_get_their_own_device_section(tmp_path):
+    cpu = _table([_row("jpeg", "lossy", 2.0, 0.99), _row("gzip", "lossless", 1.6),
+                  _row("conv-ae", "lossy", 0.2, 0.98, config="conv-ae:cuda", device="cuda",
+                       device_name="cuda: NVIDIA H200")])
+    gpu = _table([_row("pca-cnn", "lossy", 0.3, 0.994, device="cuda", device_name="cuda: NVIDIA H200",
+                       classifier_protocol="CNN 'full' profile on the GPU")])
+    cpu.to_csv(tmp_path / "results.csv", index=False)
+    gpu.to_csv(tmp_path / "gpu.csv", index=False)
+    table = report.with_extra_tables(cpu, [tmp_path / "gpu.csv"])
+    context = build_context(table, tmp_path / "artifacts", tmp_path, [tmp_path / "gpu.csv"])
+    assert context["main_device"] == "cpu"
+    main_configs = {r["config"] for t in context["size_tables"] for r in t["rows"]}
+    assert main_configs == {"jpeg", "gzip"}  # no GPU row in the CPU table
+    [section] = context["device_sections"]
+    assert section["device"] == "cuda" and section["names"] == "NVIDIA H200"
+    assert {r["config"] for t in section["size_tables"] for r in t["rows"]} == {"conv-ae:cuda", "pca-cnn"}
+    assert section["sources"] == [str(tmp_path / "gpu.csv")]
+    assert section["protocol"]["protocols"] == ["CNN 'full' profile on the GPU"]
+    # Nor in the CPU figures: the rate-distortion plot draws jpeg alone.
+    assert "conv-ae" not in context["figures"]["rate_distortion"].caption
+    out = render_report(tmp_path, extra_tables=[tmp_path / "gpu.csv"])
+    page = out.read_text()
+    assert 'data-device-section="cuda"' in page and 'data-device="cuda"' in page
+    assert page.count('<table class="sizes"') == 2
+    # A table of GPU rows only is its own main section.
+    alone = build_context(gpu, tmp_path, tmp_path / "gpu.csv")
+    assert alone["main_device"] == "cuda" and alone["device_sections"] == []
+
+
+def test_the_classifier_protocol_is_stated_with_the_full_data_accuracy():
+    protocol = "CNN 'default' profile: 2 epochs, batch 256, Adam; trained once per distinct training set"
+    rows = [_row("jpeg", "lossy", 2.0, 0.99, classifier_protocol=protocol),
+            _row("random-subset", "dataset", 0.01, 0.93, classifier_protocol=protocol)]
+    context = build_context(_table(rows), Path("/nonexistent"), Path("t.csv"))
+    assert context["protocol"]["protocols"] == [protocol]
+    assert context["protocol"]["full_accuracy"] == "not in this run"
+    page = report.render_html(context)
+    assert protocol.replace("'", "&#39;") in page and "not in this run" in page
+    ceiling = _row("full-train-set", "dataset", 1.3, 0.9928, classifier_protocol=protocol, roles="dataset-ceiling")
+    context = build_context(_table([*rows, ceiling]), Path("/nonexistent"), Path("t.csv"))
+    assert context["protocol"]["full_accuracy"] == "99.28% (from the full-train-set row)"
+    old = build_context(_table(rows).drop(columns=["classifier_protocol"]), Path("/nonexistent"), Path("t.csv"))
+    assert old["protocol"]["protocols"] == []
+    assert "Not recorded in this table" in report.render_html(old)
+
+
+def test_the_throughput_says_how_many_cells_ran_side_by_side():
+    rows = [_row("gzip", "lossless", 1.6, enc_s=1.0, dec_s=0.5, concurrent_cells=1),
+            _row("zstd", "lossless", 1.4, enc_s=1.0, dec_s=0.5, concurrent_cells=3),
+            _row("jpeg", "lossy", 2.0, 0.99, enc_s=2.0, dec_s=1.0, concurrent_cells=3)]
+    context = build_context(_table(rows), Path("/nonexistent"), Path("t.csv"))
+    note = context["concurrency_note"]
+    assert "1 configuration timed alone" in note and "2 timed with 3 cells running side by side" in note
+    assert {r["config"]: r["concurrent"] for r in context["size_tables"][0]["rows"]} == {
+        "gzip": "1", "zstd": "3", "jpeg": "3"}
+    assert "[×N]" in context["figures"]["throughput"].caption
+    page = report.render_html(context)
+    assert "cells at once" in page and "data-concurrency" in page
+    old = build_context(_table(rows).drop(columns=["concurrent_cells"]), Path("/nonexistent"), Path("t.csv"))
+    assert "does not record how many cells ran at once" in old["concurrency_note"]
+    assert "cells at once" not in report.render_html(old)
+
+
+def test_the_committed_tables_without_the_new_columns_render_together(tmp_path, monkeypatch):
+    """results/*.csv predate held-out, protocol and concurrency columns; together (the GPU table as an
+    extra table) they render every section."""
+    monkeypatch.setattr(report, "TSNE_IMAGES", 40)
+    monkeypatch.setattr(report, "TSNE_ITERATIONS", 250)
+    results = Path(__file__).parent.parent / "results"
+    tables = [pd.read_csv(results / f"{name}.csv") for name in ("reference", "lossy", "dataset")]
+    assert not any(c in t for t in tables for c in ("test_bpp", "classifier_protocol", "concurrent_cells"))
+    pd.concat(tables, ignore_index=True).to_csv(tmp_path / "results.csv", index=False)
+    out = render_report(tmp_path, extra_tables=[results / "lossy-gpu.csv"])
+    page = out.read_text()
+    assert 'data-device-section="cuda"' in page and "Not recorded in this table" in page
+    for figure in ("compression-vs-accuracy", "rate-distortion", "throughput"):
+        assert f'data-figure="{figure}"' in page and f'data-missing-figure="{figure}"' not in page
+    assert 'data-figure-key="compression-vs-accuracy"' in page
+
+
 def open_in_chromium(page_path: Path, screenshot: Path) -> dict:
     """Load the page from disk in headless Chromium; what it requested, what failed, which figures drew."""
     from playwright.sync_api import sync_playwright
@@ -257,8 +449,15 @@ def open_in_chromium(page_path: Path, screenshot: Path) -> dict:
                 "figure[data-figure]",
                 "els => els.map(e => { const img = e.querySelector('img');"
                 " return {id: e.dataset.figure, drawn: !!img && img.complete && img.naturalWidth > 100}; })")
-            seen["size_rows"] = page.locator("table.sizes tbody tr").count()
+            seen["size_rows"] = page.locator("table.sizes tbody tr.row").count()
+            seen["size_kinds"] = page.eval_on_selector_all("table.sizes tbody[data-kind]",
+                                                           "els => els.map(e => e.dataset.kind)")
             seen["container_rows"] = page.locator("table.containers tbody tr").count()
+            seen["sections"] = page.eval_on_selector_all("h2[id]", "els => els.map(e => e.id)")
+            seen["nav"] = page.eval_on_selector_all("nav a", "els => els.map(e => e.getAttribute('href'))")
+            seen["protocol"] = page.locator("p[data-protocol]").inner_text()
+            seen["concurrency"] = page.locator("p[data-concurrency]").inner_text()
+            seen["pareto_key"] = page.locator("[data-figure-key='compression-vs-accuracy']").count()
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
@@ -267,23 +466,39 @@ def open_in_chromium(page_path: Path, screenshot: Path) -> dict:
 
 @pytest.mark.slow
 def test_a_small_real_run_renders_a_report_chromium_loads(tmp_path):
+    """The main job's report in small: split `all`, every kind (lossless, lossy, dataset with the
+    full-train-set ceiling); every section is there and every figure draws."""
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (scripts/setup.sh installs Debian's `chromium` package)")
     run_dir = tmp_path / "run"
-    codecs = "raw,gzip,webp-lossy:quality=10"
-    # Smoke profile: the lossy row's downstream classifier trains for seconds (one lossy row: it dominates).
-    assert main(["run", "--codecs", codecs, "--split", "test", "--limit", "200", "--profile", "smoke",
+    codecs = "raw,gzip,webp-lossy:quality=10,random-subset:per_class=1,full-train-set"
+    # Smoke profile: each downstream classifier trains for seconds (three training sets: the WebP
+    # reconstruction, the random subset, the 200 training images of the ceiling).
+    assert main(["run", "--codecs", codecs, "--split", "all", "--limit", "200", "--profile", "smoke",
                  "--cache-dir", str(tmp_path / "cache"), "--out", str(run_dir)]) == 0
     report = run_dir / "report.html"
     assert report.is_file()  # `bench run` ends by rendering the report
-    assert pd.read_parquet(run_dir / "results.parquet")["accuracy"].notna().sum() == 1
+    table = pd.read_parquet(run_dir / "results.parquet")
+    # random-subset runs its three seeds; the four lossless rows are raw and gzip in both framings.
+    assert table["accuracy"].notna().sum() == 5 and set(table["kind"]) == {"lossless", "lossy", "dataset"}
 
     screenshot = tmp_path / "report.png"
     seen = open_in_chromium(report, screenshot)
     assert seen["failed"] == [] and seen["errors"] == []
     assert all(url.startswith(("file://", "data:")) for url in seen["requests"]), seen["requests"]
-    assert {f["id"] for f in seen["figures"] if f["drawn"]} == FIGURES, seen["figures"]
-    assert seen["size_rows"] == 5 and seen["container_rows"] == 2  # original + the WebP output
+    drawn = {f["id"] for f in seen["figures"] if f["drawn"]}
+    assert drawn == FIGURES | {"dataset-samples"}, seen["figures"]
+    assert seen["sections"] == ["sizes", "accuracy", "rate-distortion", "pictures", "throughput", "provenance"]
+    assert seen["nav"] == [f"#{s}" for s in seen["sections"]]
+    assert seen["size_kinds"] == ["lossless", "lossy", "dataset"]  # one table, grouped by kind
+    assert seen["size_rows"] == len(table) == 9
+    # One container table: split `all` limited to 200 images is the 200 training images the dataset codecs
+    # code too; the original, the WebP output and the four decoded training sets.
+    assert seen["container_rows"] == 6, seen["container_rows"]
+    assert seen["pareto_key"] == 1
+    assert "Classifier protocol" in seen["protocol"] and "60,000 training images" in seen["protocol"]
+    assert "(from the full-train-set row)" in seen["protocol"]
+    assert seen["concurrency"].startswith(("Concurrency:", "The table does not record"))
     assert screenshot.stat().st_size > 50_000
     if os.environ.get("REPORT_SCREENSHOT"):  # to look at it: REPORT_SCREENSHOT=/tmp/report.png
         shutil.copy(screenshot, os.environ["REPORT_SCREENSHOT"])

@@ -51,15 +51,35 @@ EXTRA_NUMERIC = ["nominal_ratio", "nominal_compression_pct", "ideal_bpp", "ratio
                  "full_accuracy",
                  *(f"mse_digit{d}" for d in range(10)),
                  *(f"{prefix}{c}_bytes" for prefix in ("", "orig_") for c in artifacts.CONTAINERS)]
+#: The held-out figures of a learned codec fitted on the train split, coded on the 10,000 test images alone
+#: (rows of split `all`); where present they are the row's headline figures (`HEADLINE`).
+HELD_OUT = ["test_payload_bytes", "test_bpp", "test_mse", "test_psnr"]
+#: headline column: (held-out column, whole-split column)
+HEADLINE = {"head_bpp": ("test_bpp", "bpp"), "head_mse": ("test_mse", "mse"), "head_psnr": ("test_psnr", "psnr")}
+EXTRA_NUMERIC += [*HELD_OUT, "concurrent_cells"]
+#: Text columns the report reads besides COLUMNS; any of them may be absent.
+EXTRA_TEXT = ["classifier_protocol", "source_table"]
 NUMERIC = ["n_images", "repetition", "raw_bytes", "payload_bytes", "model_bytes", "total_bytes", "bpp", "ratio",
            "mse", "psnr", "accuracy", "fit_s", "enc_s", "dec_s", "wall_s", "images_per_s", "enc_images_per_s",
            "dec_images_per_s", "seed", *EXTRA_NUMERIC]
+#: Summaries over repetitions take the median, except these (the worst case is what a reader needs).
+MAX_OVER_REPETITIONS = ["concurrent_cells"]
+KIND_ORDER = {"lossless": 0, "lossy": 1, "dataset": 2}
+MAIN_DEVICE = "cpu"  # the device of the report's main section when the table has rows of it
 CONTAINER_LABELS = {"txt": ".txt", "npy": ".npy", "txt_gz": ".txt.gz", "npy_gz": ".npy.gz"}
 SPLIT_ORDER = {"all": 0, "test": 1, "train": 2}
 #: The roles the report singles out (`bench.api.registry.ROLES`; codecs declare who plays them).
 AUTOENCODER_ROLE = "writeup-autoencoder"  # the per-digit error and t-SNE figures
 CEILING_ROLES = ("dataset-ceiling", "identity")  # whose accuracy is the full-data accuracy, in this order
-MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p"]
+#: 13 markers and 4 shades per kind: neighbours differ in both, and 52 families of one kind get distinct pairs.
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "p", "d", "H"]
+#: Colour by kind: shades of one hue per kind; the ceiling (the full training set) is black.
+KIND_COLOURS = {"lossless": ["#1f5fa8", "#17a2b8", "#6a8fd8", "#0b2e6b"],
+                "lossy": ["#d62728", "#f28e1c", "#8c3b1f", "#e377c2"],
+                "dataset": ["#2ca02c", "#7a9a01", "#105c2e", "#5fd35f"],
+                "?": ["#9467bd", "#7f7f7f", "#4b2a7a", "#bcbd22"]}
+CEILING_STYLE = ("#000000", "*")
+KIND_LABELS = {"lossless": "lossless", "lossy": "lossy", "dataset": "dataset (coded training sets)"}
 
 
 # ----------------------------------------------------------------------------------------- the data
@@ -76,7 +96,7 @@ def read_source(source: str | os.PathLike) -> tuple[pd.DataFrame, Path, Path]:
 def normalise(table: pd.DataFrame) -> pd.DataFrame:
     """Every column the report reads exists with a usable type, whatever the table had."""
     frame = table.copy()
-    for column in set(COLUMNS) | set(EXTRA_NUMERIC):
+    for column in set(COLUMNS) | set(EXTRA_NUMERIC) | set(EXTRA_TEXT):
         if column not in frame:
             frame[column] = np.nan
     for column in NUMERIC:
@@ -94,6 +114,31 @@ def normalise(table: pd.DataFrame) -> pd.DataFrame:
                               frame["mse"], frame["enc_s"], frame["dec_s"], frame["n_images"])
     for column, values in derived.items():
         frame[column] = frame[column].fillna(values.replace([np.inf, -np.inf], np.nan) if column != "psnr" else values)
+    frame["device_type"] = device_types(frame)
+    frame["classifier_protocol"] = frame["classifier_protocol"].map(
+        lambda v: v.strip() if isinstance(v, str) and v.strip() else np.nan)
+    return frame
+
+
+def device_types(frame: pd.DataFrame) -> pd.Series:
+    """'cpu', 'cuda', ... of each row: its `device` ('cuda:0' is 'cuda'), else the prefix of its
+    `device_name` ('cuda: NVIDIA H100'), else 'cpu'."""
+    def kind(device, name) -> str:
+        for value in (device, name):
+            if isinstance(value, str) and value.strip():
+                return value.split(":")[0].strip().lower() or MAIN_DEVICE
+        return MAIN_DEVICE
+
+    return pd.Series([kind(d, n) for d, n in zip(frame["device"], frame["device_name"], strict=True)],
+                     index=frame.index, dtype=object)
+
+
+def with_headline(frame: pd.DataFrame) -> pd.DataFrame:
+    """The headline figures: held-out (test) bpp, MSE and PSNR where the row has them, else the whole split's."""
+    frame = frame.copy()
+    for head, (held_out, whole) in HEADLINE.items():
+        frame[head] = frame[held_out].where(frame[held_out].notna(), frame[whole])
+    frame["held_out"] = frame["test_bpp"].notna()
     return frame
 
 
@@ -141,9 +186,10 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     ok = frame[frame["status"] == "ok"]
     if ok.empty:
         return ok.assign(n_reps=pd.Series(dtype=float))
-    keys = ["config", "split"]
+    keys = ["config", "split", "device_type"]
     grouped = ok.groupby(keys, sort=False, dropna=False)
-    numeric = grouped[[c for c in NUMERIC if c != "repetition"]].median()
+    numeric = grouped[[c for c in NUMERIC if c != "repetition" and c not in MAX_OVER_REPETITIONS]].median()
+    numeric = numeric.join(grouped[MAX_OVER_REPETITIONS].max())
     others = grouped[[c for c in ok.columns if c not in NUMERIC and c not in keys]].first()
     summary = numeric.join(others).reset_index()
     counts = grouped.size().rename("n_reps").reset_index()
@@ -194,8 +240,10 @@ def pareto_mask(size: np.ndarray, loss: np.ndarray) -> np.ndarray:
 
 
 def annotate(summary: pd.DataFrame, full: FullAccuracy, scale: float) -> pd.DataFrame:
-    """Accuracy in percent (lossless rows at the full-data accuracy) and the Pareto marks per split."""
-    frame = summary.copy()
+    """Accuracy in percent (lossless rows at the full-data accuracy), the headline figures, and the Pareto
+    marks of the headline bits per pixel against MSE and accuracy, per device (all splits together: bits
+    per pixel compare rates over any number of images)."""
+    frame = with_headline(summary)
     frame["accuracy_pct"] = frame["accuracy"] * scale
     frame["accuracy_std_pct"] = frame["accuracy_std"] * scale
     frame["accuracy_from_full"] = False
@@ -205,9 +253,9 @@ def annotate(summary: pd.DataFrame, full: FullAccuracy, scale: float) -> pd.Data
         frame.loc[inherit, "accuracy_from_full"] = True
     frame["pareto_error"] = False
     frame["pareto_accuracy"] = False
-    for _, rows in frame.groupby("split"):
-        frame.loc[rows.index, "pareto_error"] = pareto_mask(rows["payload_bytes"], rows["mse"])
-        frame.loc[rows.index, "pareto_accuracy"] = pareto_mask(rows["payload_bytes"], -rows["accuracy_pct"])
+    for _, rows in frame.groupby("device_type"):
+        frame.loc[rows.index, "pareto_error"] = pareto_mask(rows["head_bpp"], rows["head_mse"])
+        frame.loc[rows.index, "pareto_accuracy"] = pareto_mask(rows["head_bpp"], -rows["accuracy_pct"])
     return frame
 
 
@@ -229,35 +277,67 @@ def _fmt_int(value) -> str:
     return _fmt(value if value is None or np.isnan(value) else int(round(value)), ",d")
 
 
+def _kind_order(kind: str) -> tuple:
+    return KIND_ORDER.get(kind, 9), kind
+
+
+def _marked(value: str, held_out: bool) -> str:
+    return value + "‡" if held_out and value != "–" else value
+
+
 def size_table(frame: pd.DataFrame, split: str) -> dict:
-    rows = frame[frame["split"] == split].sort_values(["payload_bytes", "total_bytes", "config"],
-                                                       na_position="last")
+    """The rows of one split, grouped by kind (lossless, lossy, dataset), each group by headline bits per pixel.
+
+    The headline bits per pixel, MSE and PSNR are held-out (‡) where the row has them; the whole split's
+    figures are then shown in their own columns too."""
+    rows = frame[frame["split"] == split]
     optional = [(c, label) for c, label in (("nominal_ratio", "nominal ratio (write-up)"),
                                              ("ideal_bpp", "ideal bpp (model estimate)"),
                                              ("ratio_vs_gzip", "ratio vs gzip"))
                 if rows[c].notna().any()]
-    body = []
-    for _, r in rows.iterrows():
-        accuracy = _fmt(r["accuracy_pct"], ".2f")
-        if r["accuracy_from_full"]:
-            accuracy += "†"
-        elif not np.isnan(r["accuracy_std_pct"]) and r["accuracy_std_pct"] > 0:
-            accuracy += f" ± {r['accuracy_std_pct']:.2f}"
-        body.append({
-            "config": r["config"], "kind": r["kind"], "n_images": _fmt_int(r["n_images"]),
-            "payload": _fmt_int(r["payload_bytes"]), "model": _fmt_int(r["model_bytes"]),
-            "total": _fmt_int(r["total_bytes"]),
-            "per_image": _fmt(r["payload_bytes"] / r["n_images"], ",.1f"),
-            "bpp": _fmt(r["bpp"], ".3f"), "ratio": _fmt(r["ratio"], ".2f"),
-            "saved": _fmt(100 * (1 - r["payload_bytes"] / r["raw_bytes"]), ".1f"),
-            "mse": "0" if r["mse"] == 0 else _fmt(r["mse"], ".5f"), "psnr": _fmt(r["psnr"], ".2f"), "accuracy": accuracy,
-            "throughput": _fmt_int(r["images_per_s"]),
-            "optional": [_fmt(r[c], ".3f") for c, _ in optional],
-            "pareto_error": bool(r["pareto_error"]), "pareto_accuracy": bool(r["pareto_accuracy"]),
-            "lossless_failed": r["kind"] == "lossless" and not r["lossless_ok"],
-        })
+    any_held_out = bool(rows["held_out"].any())
+    any_concurrency = bool(rows["concurrent_cells"].notna().any())
+    groups = []
+    for kind in sorted(rows["kind"].unique(), key=_kind_order):
+        group = rows[rows["kind"] == kind].sort_values(["head_bpp", "total_bytes", "config"], na_position="last")
+        body = []
+        for _, r in group.iterrows():
+            accuracy = _fmt(r["accuracy_pct"], ".2f")
+            if r["accuracy_from_full"]:
+                accuracy += "†"
+            elif not np.isnan(r["accuracy_std_pct"]) and r["accuracy_std_pct"] > 0:
+                accuracy += f" ± {r['accuracy_std_pct']:.2f}"
+            held = bool(r["held_out"])
+            head_bpp = r["head_bpp"]
+            pixels = r["raw_bytes"]  # one byte per pixel
+            total_bpp = 8 * r["total_bytes"] / pixels if pixels > 0 else np.nan
+            body.append({
+                "config": r["config"], "family": r["family"], "kind": r["kind"], "n_images": _fmt_int(r["n_images"]),
+                "payload": _fmt_int(r["payload_bytes"]), "model": _fmt_int(r["model_bytes"]),
+                "total": _fmt_int(r["total_bytes"]), "total_bpp": _fmt(total_bpp, ".3f"),
+                "per_image": _fmt(r["payload_bytes"] / r["n_images"], ",.1f"),
+                "bpp": _marked(_fmt(head_bpp, ".3f"), held),
+                "bpp_whole": _fmt(r["bpp"], ".3f"),
+                "ratio": _fmt(8 / head_bpp if head_bpp > 0 else np.nan, ".2f"),
+                "saved": _fmt(100 * (1 - head_bpp / 8), ".1f"),
+                "mse": _marked("0" if r["head_mse"] == 0 else _fmt(r["head_mse"], ".5f"),
+                               held and not np.isnan(r["test_mse"])),
+                "mse_whole": "0" if r["mse"] == 0 else _fmt(r["mse"], ".5f"),
+                "psnr": _marked(_fmt(r["head_psnr"], ".2f"), held and not np.isnan(r["test_psnr"])),
+                "psnr_whole": _fmt(r["psnr"], ".2f"),
+                "accuracy": accuracy, "held_out": held,
+                "throughput": _fmt_int(r["images_per_s"]),
+                "concurrent": _fmt_int(r["concurrent_cells"]),
+                "optional": [_fmt(r[c], ".3f") for c, _ in optional],
+                "pareto_error": bool(r["pareto_error"]), "pareto_accuracy": bool(r["pareto_accuracy"]),
+                "lossless_failed": r["kind"] == "lossless" and not r["lossless_ok"],
+            })
+        groups.append({"kind": kind, "label": KIND_LABELS.get(kind, kind), "rows": body})
     n_images = rows["n_images"].dropna()
-    return {"split": split, "rows": body, "optional": [label for _, label in optional],
+    return {"split": split, "groups": groups, "rows": [r for g in groups for r in g["rows"]],
+            "optional": [label for _, label in optional], "held_out": any_held_out,
+            "concurrency": any_concurrency,
+            "n_columns": 17 + len(optional) + 3 * any_held_out + any_concurrency,
             "n_images": _fmt_int(n_images.max()) if len(n_images) else "?"}
 
 
@@ -291,6 +371,7 @@ class Figure:
     title: str
     caption: str = ""
     png: str | None = None  # base64
+    key: list[str] = field(default_factory=list)  # what the numbers in the figure stand for
     missing: str = ""  # why there is no figure
     width: int = 0
     height: int = 0
@@ -334,29 +415,49 @@ def _width_for_legend(n_entries: int, base: float = 7.5) -> float:
     return base + 2.3 * (1 + (n_entries - 1) // LEGEND_ROWS)
 
 
-def _legend_outside(ax, handles=None, labels=None, title=None) -> None:
-    """Legends sit right of the axes, never over the data; long ones split into columns."""
+def _legend_outside(ax, handles=None, labels=None, title=None, rows: int = LEGEND_ROWS) -> None:
+    """Legends sit right of the axes, never over the data; long ones split into columns of `rows` entries."""
     if handles is None:
         handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return
     ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8,
-              title=title, title_fontsize=8, ncol=1 + (len(handles) - 1) // LEGEND_ROWS, frameon=False)
+              title=title, title_fontsize=8, ncol=1 + (len(handles) - 1) // rows, frameon=False)
 
 
 @dataclass
 class Styles:
-    """One colour and marker per codec family, the same in every figure."""
+    """One colour and marker per codec family, the same in every figure: the colour says the kind
+    (shades of blue: lossless, red/orange: lossy, green: dataset; black: the full-training-set ceiling),
+    the marker and shade tell the families of a kind apart. No two families share both."""
 
     families: list[str]
+    kinds: dict = field(default_factory=dict)  # family -> kind
+    ceilings: set = field(default_factory=set)  # families that play the dataset ceiling
     _map: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        from matplotlib import colormaps
+        seen: dict[str, int] = {}
+        for family in self.families:
+            if family in self.ceilings:
+                self._map[family] = CEILING_STYLE
+                continue
+            kind = self.kinds.get(family, "?")
+            shades = KIND_COLOURS.get(kind, KIND_COLOURS["?"])
+            i = seen.get(kind, 0)
+            seen[kind] = i + 1
+            # 13 markers against 4 shades: the pair repeats only after 52 families of one kind.
+            self._map[family] = (shades[i % len(shades)], MARKERS[i % len(MARKERS)])
 
-        palette = colormaps["tab10"]  # strong colours; with markers cycling beside them, 60 distinct pairs
-        for i, family in enumerate(self.families):
-            self._map[family] = (palette(i % 10), MARKERS[i % len(MARKERS)])
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> Styles:
+        """The styles of every family in `frame`: its kind the kind of most of its rows."""
+        if frame.empty:
+            return cls([])
+        kinds = frame.groupby("family")["kind"].agg(lambda k: k.value_counts().index[0]).to_dict()
+        ceilings = set(frame.loc[plays(frame, CEILING_ROLES[0]), "family"])
+        order = sorted(kinds, key=lambda f: (_kind_order(kinds[f]), f))
+        return cls(order, kinds, ceilings)
 
     def __call__(self, family: str):
         return self._map.get(family, ("0.4", "o"))
@@ -381,45 +482,154 @@ def _merge_seeds(rows: pd.DataFrame) -> pd.DataFrame:
             row["accuracy_pct"] = group["accuracy_pct"].mean()
             row["accuracy_std_pct"] = group["accuracy_pct"].std()
             row["total_bytes"] = group["total_bytes"].mean()
+            row["head_bpp"] = group["head_bpp"].mean()
             row["raw_bytes"] = group["raw_bytes"].mean()
             row["n_seeds"] = len(group)
         merged.append(row)
     return pd.DataFrame(merged)
 
 
+PANEL_LEGEND_ROWS = 8  # legend entries per column in the per-kind panels of the accuracy plot
+#: Accuracy ticks of the compression-vs-accuracy plot (its y axis is scaled by the error rate).
+ACCURACY_TICKS = [10, 20, 30, 50, 70, 80, 90, 95, 97, 98, 99, 99.5, 99.8]
+
+
+def _error_scale(ax) -> None:
+    """y: accuracy (%) on a log scale of the error rate, so 98, 99 and 99.5% are as far apart as 60, 80, 90%."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    def forward(a):
+        return -np.log10(np.clip(100.0 - np.asarray(a, float), 0.05, None))
+
+    def inverse(y):
+        return 100.0 - 10.0 ** (-np.asarray(y, float))
+
+    ax.set_yscale("function", functions=(forward, inverse))
+    ax.yaxis.set_major_locator(FixedLocator(ACCURACY_TICKS))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def _accuracy_limits(values: pd.Series) -> tuple[float, float]:
+    """y limits in accuracy (%) with a margin on the error-rate scale."""
+    error = np.clip(100.0 - values.to_numpy(float), 0.1, 100)
+    high, low = 100 - error.min() / 1.6, 100 - min(100.0, error.max() * 1.6)
+    return max(low, 0.0), min(high, 99.95)
+
+
+def _bpp_axis(ax, top: bool) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, numticks=20))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    if top:
+        bytes_per_bpp = PIXELS_PER_IMAGE / 8
+        secondary = ax.secondary_xaxis("top", functions=(lambda b: b * bytes_per_bpp, lambda n: n / bytes_per_bpp))
+        secondary.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        secondary.set_xlabel("bytes per image (payload)")
+
+
+def _family_label(family: str, group: pd.DataFrame) -> str:
+    return family + ("‡" if group["held_out"].any() else "")
+
+
 def figure_accuracy(frame: pd.DataFrame, full: FullAccuracy, styles: Styles) -> Figure:
     figure = Figure("compression-vs-accuracy", "Compression vs accuracy",
-                    "x: raw bytes / (payload + model bytes) of each row's own data (log scale); y: test "
-                    "accuracy (%) on the real 10,000 test images of the classifier trained on the decoded "
-                    "training set. One series per codec family; hollow markers: lossless codecs, which sit at "
-                    "the full-data accuracy.")
-    rows = _merge_seeds(frame[frame["accuracy_pct"].notna() & (frame["total_bytes"] > 0)])
+                    "x: payload bits per pixel of each row's own data (log scale; ‡: learned codecs at their "
+                    "held-out figure, the 10,000 test images coded by a model fitted on the train split); "
+                    "y: test accuracy (%) on the real 10,000 test images of the classifier trained on the "
+                    "decoded training set, on a log scale of the error rate. Colour: the kind (blue lossless, "
+                    "red/orange lossy, green dataset codecs, black the full training set); marker and shade: "
+                    "the codec family. Lossless codecs (hollow) sit at the full-data accuracy. The grey steps "
+                    "join the Pareto-optimal points (no other point is smaller and more accurate), which are "
+                    "numbered (the key below the figure names them). Below, one panel per kind on the same "
+                    "x axis, each with its own legend.")
+    rows = _merge_seeds(frame[frame["accuracy_pct"].notna() & (frame["head_bpp"] > 0)])
     if rows.empty:
         figure.missing = ("No accuracy in this table: no lossy or dataset codec with a downstream classifier "
                           "has run yet, and no full-data accuracy is recorded.")
         return figure
     if rows["n_seeds"].gt(1).any():
         figure.caption += " Codecs run with several seeds: mean and standard deviation over the seeds."
-    fig = _new_figure(_width_for_legend(rows["family"].nunique() + 1), 5)
-    ax = fig.add_subplot()
-    for family, group in rows.groupby("family", sort=True):
+    figure.caption += " Model bytes are not in x (see the table's total columns)."
+    rows = rows.assign(ceiling=rows["family"].isin(styles.ceilings))
+    kinds = sorted(rows.loc[~rows["ceiling"], "kind"].unique(), key=_kind_order)
+    per_kind = {kind: rows[rows["kind"].eq(kind) & ~rows["ceiling"]] for kind in kinds}
+    columns = max([1 + (g["family"].nunique() + g["ceiling"].any() - 1) // PANEL_LEGEND_ROWS
+                   for g in per_kind.values()] + [1])
+    fig = _new_figure(7.5 + 2.3 * columns, 5.6 + 2.3 * len(kinds))
+    axes = fig.subplots(1 + len(kinds), 1, sharex=True, squeeze=False,
+                        gridspec_kw={"height_ratios": [2.6] + [1.0] * len(kinds)})[:, 0]
+    main = axes[0]
+
+    def draw(ax, group: pd.DataFrame, family: str, label: str | None) -> None:
         color, marker = styles(family)
-        group = group.assign(factor=group["raw_bytes"] / group["total_bytes"]).sort_values("factor")
+        group = group.sort_values("head_bpp")
         lossless = group["kind"].eq("lossless").all()
-        ax.plot(group["factor"], group["accuracy_pct"], color=color, marker=marker, markersize=6, linewidth=1.2,
-                linestyle="none" if lossless or len(group) == 1 else "-",
-                markerfacecolor="none" if lossless else color, label=family)
+        ceiling = family in styles.ceilings
+        ax.plot(group["head_bpp"], group["accuracy_pct"], color=color, marker=marker, markersize=11 if ceiling else 6,
+                zorder=3 if ceiling else 2,
+                linewidth=1.0, alpha=0.9, linestyle="none" if lossless or len(group) == 1 else "-",
+                markerfacecolor="none" if lossless else color, markeredgewidth=1.2, label=label)
         if group["accuracy_std_pct"].gt(0).any():  # spread over seeds or repetitions
-            ax.errorbar(group["factor"], group["accuracy_pct"], yerr=group["accuracy_std_pct"].fillna(0),
-                        fmt="none", ecolor=color, elinewidth=1, capsize=2)
+            ax.errorbar(group["head_bpp"], group["accuracy_pct"], yerr=group["accuracy_std_pct"].fillna(0),
+                        fmt="none", ecolor=color, elinewidth=0.8, capsize=2, alpha=0.8)
+
+    for family, group in rows.groupby("family", sort=False):
+        draw(main, group, family, None)
+    frontier = rows[rows["pareto_accuracy"]].sort_values("head_bpp")
+    if len(frontier):
+        main.step(frontier["head_bpp"], frontier["accuracy_pct"], where="post", color="0.55", linewidth=1.0,
+                  zorder=0)
+        # Numbers, not names, beside the points (names overlap where the frontier is dense); the key
+        # below the figure names them.
+        key = []
+        for i, (_, r) in enumerate(frontier.iterrows(), start=1):
+            main.annotate(str(i), (r["head_bpp"], r["accuracy_pct"]), xytext=(4, 4) if i % 2 else (-10, -11),
+                          textcoords="offset points", fontsize=8, fontweight="bold", color="0.1")
+            key.append(f"{i} {r['config']}{'‡' if r['held_out'] else ''} ({r['head_bpp']:.4g} bpp, "
+                       f"{r['accuracy_pct']:.2f}%)")
+        figure.key = key
     if full.percent is not None:
-        ax.axhline(full.percent, color="0.25", linestyle="--", linewidth=1,
-                   label=f"full data ({full.percent:.2f}%)")
-    _log_scale(ax)
-    ax.set_xlabel("compression factor vs raw (raw bytes / stored bytes, log scale)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(True, which="both", alpha=0.3)
-    _legend_outside(ax, title="codec family")
+        for ax in axes:
+            ax.axhline(full.percent, color="0.25", linestyle="--", linewidth=0.9, zorder=0)
+    # The main panel's legend names the kinds; the panels below name the families.
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=KIND_COLOURS[k][0] if k in KIND_COLOURS else "0.4", marker="o",
+                      linestyle="none", markerfacecolor="none" if k == "lossless" else None,
+                      label=KIND_LABELS.get(k, k)) for k in kinds]
+    if rows["ceiling"].any():
+        handles.append(Line2D([], [], color=CEILING_STYLE[0], marker=CEILING_STYLE[1], linestyle="none",
+                              markersize=9, label="full training set (ceiling)"))
+    if full.percent is not None:
+        handles.append(Line2D([], [], color="0.25", linestyle="--", label=f"full-data accuracy ({full.percent:.2f}%)"))
+    if len(frontier):
+        handles.append(Line2D([], [], color="0.55", label="Pareto frontier (numbered)"))
+    _legend_outside(main, handles, [h.get_label() for h in handles], title="kind")
+    _error_scale(main)
+    main.set_ylim(*_accuracy_limits(rows["accuracy_pct"]))
+    main.set_ylabel("test accuracy (%)")
+    main.set_title("every codec family", fontsize=10, loc="left")
+    for ax, kind in zip(axes[1:], kinds, strict=True):
+        group_rows = per_kind[kind]
+        ceiling = rows[rows["ceiling"]]
+        for family, group in group_rows.groupby("family", sort=True):
+            draw(ax, group, family, _family_label(family, group))
+        for family, group in ceiling.groupby("family", sort=False):
+            draw(ax, group, family, f"{family} (ceiling)")
+        _error_scale(ax)
+        ax.set_ylim(*_accuracy_limits(pd.concat([group_rows["accuracy_pct"], ceiling["accuracy_pct"]])))
+        ax.set_ylabel("accuracy (%)", fontsize=9)
+        n = group_rows["family"].nunique()
+        ax.set_title(f"{KIND_LABELS.get(kind, kind)}: {n} famil{'y' if n == 1 else 'ies'}", fontsize=10, loc="left")
+        _legend_outside(ax, title=f"{kind} family", rows=PANEL_LEGEND_ROWS)
+    for ax in axes:
+        ax.grid(True, which="major", alpha=0.3)
+        ax.tick_params(labelsize=8)
+    _bpp_axis(main, top=True)
+    axes[-1].set_xlabel("bits per pixel (payload; held-out test images where ‡; log scale)")
     return _encode(figure, fig)
 
 
@@ -428,18 +638,21 @@ def figure_rate_distortion(frame: pd.DataFrame, styles: Styles) -> Figure:
                     "x: payload bits per pixel (bottom) and bytes per image (top); y: PSNR in dB on a [0, 1] "
                     "pixel scale (higher is better). Model bytes are not in the payload (see the table's "
                     "total column).")
-    rows = frame[frame["kind"].eq("lossy") & np.isfinite(frame["psnr"]) & frame["bpp"].gt(0)]
+    rows = frame[frame["kind"].eq("lossy") & np.isfinite(frame["head_psnr"]) & frame["head_bpp"].gt(0)]
     if rows.empty:
         figure.missing = "No lossy codec rows with a measured PSNR in this table."
         return figure
+    if rows["held_out"].any():
+        figure.caption += (" ‡: learned codecs at their held-out figures (the 10,000 test images coded alone "
+                           "by a model fitted on the train split).")
     fig = _new_figure(_width_for_legend(rows.groupby(["family", "split"]).ngroups), 5)
     ax = fig.add_subplot()
     for (family, split), group in rows.groupby(["family", "split"], sort=True):
         color, marker = styles(family)
-        group = group.sort_values("bpp")
-        label = family if rows["split"].nunique() == 1 else f"{family} ({split})"
-        ax.plot(group["bpp"], group["psnr"], color=color, marker=marker, linewidth=1.2, label=label)
-    log = rows["bpp"].max() / rows["bpp"].min() > 8
+        group = group.sort_values("head_bpp")
+        label = _family_label(family, group) + ("" if rows["split"].nunique() == 1 else f" ({split})")
+        ax.plot(group["head_bpp"], group["head_psnr"], color=color, marker=marker, linewidth=1.2, label=label)
+    log = rows["head_bpp"].max() / rows["head_bpp"].min() > 8
     if log:
         _log_scale(ax)
     bytes_per_bpp = PIXELS_PER_IMAGE / 8
@@ -655,13 +868,22 @@ def figure_throughput(frame: pd.DataFrame) -> Figure:
     name = "config"
     if len(rows) > THROUGHPUT_MAX_BARS:
         name = "family"
-        rows = rows.assign(device_name=rows["device_name"].fillna("?")).groupby(
-            ["family", "device_name"], as_index=False)[["enc_images_per_s", "dec_images_per_s", "images_per_s"]].median()
+        grouped = rows.assign(device_name=rows["device_name"].fillna("?")).groupby(["family", "device_name"])
+        rows = grouped[["enc_images_per_s", "dec_images_per_s", "images_per_s"]].median().join(
+            grouped[["concurrent_cells"]].max()).reset_index()
         figure.caption += (f" With {len(frame)} configurations, each bar is the median over a codec family's "
                            "configurations.")
+    if rows["concurrent_cells"].gt(1).any():
+        figure.caption += (" [×N]: timed while N cells ran side by side on the machine (the most over the bar's "
+                           "cells); bars without it ran alone or did not record it.")
     rows = rows.sort_values("images_per_s")
     multi_device = len(devices) > 1
-    labels = [f"{r[name]} [{r['device_name']}]" if multi_device else r[name] for _, r in rows.iterrows()]
+
+    def label(r) -> str:
+        text = f"{r[name]} [{r['device_name']}]" if multi_device else str(r[name])
+        return text + (f" [×{int(r['concurrent_cells'])}]" if r["concurrent_cells"] > 1 else "")
+
+    labels = [label(r) for _, r in rows.iterrows()]
     fig = _new_figure(9, 0.24 * len(rows) + 1.3)
     ax = fig.add_subplot()
     y = np.arange(len(rows))
@@ -676,9 +898,69 @@ def figure_throughput(frame: pd.DataFrame) -> Figure:
     return _encode(figure, fig)
 
 
+def concurrency_note(frame: pd.DataFrame) -> str:
+    """How many configurations were timed alone and how many beside other cells (`concurrent_cells`)."""
+    counts = frame["concurrent_cells"]
+    if counts.isna().all():
+        return ("The table does not record how many cells ran at once (`concurrent_cells`, an older run): "
+                "the times may include other cells' load.")
+    parts = []
+    alone = int(counts.eq(1).sum())
+    if alone:
+        parts.append(f"{alone} configuration{'s' if alone > 1 else ''} timed alone (1 cell on the machine)")
+    for n, k in counts[counts.gt(1)].round().astype(int).value_counts().sort_index().items():
+        parts.append(f"{k} timed with {n} cells running side by side")
+    if counts.isna().any():
+        parts.append(f"{int(counts.isna().sum())} without a record")
+    return ("Concurrency: " + "; ".join(parts) + ". Cells that shared the machine share its cores, so their "
+            "throughput is lower than alone; the size table's “cells at once” column says it per row.")
+
+
+def protocol_paragraph(frame: pd.DataFrame, full: FullAccuracy) -> dict:
+    """The classifier protocol the accuracies come from (the rows' `classifier_protocol`, normally one)
+    and the accuracy it reaches on the real 60,000 training images."""
+    scored = frame[frame["accuracy"].notna()]
+    values = list(dict.fromkeys(scored["classifier_protocol"].dropna()))
+    if not values:
+        values = list(dict.fromkeys(frame["classifier_protocol"].dropna()))
+    profiles = [str(v) for v in dict.fromkeys(scored["profile"].dropna())]
+    if full.percent is not None:
+        reach = f"{full.percent:.2f}% (from {full.source})"
+    else:
+        reach = "not in this run"
+    return {"protocols": values, "profiles": profiles, "full_accuracy": reach,
+            "has_full": full.percent is not None}
+
+
+def device_names(frame: pd.DataFrame, device: str) -> str:
+    """The rows' device names without the device type they start with ('cuda: NVIDIA H100' -> 'NVIDIA H100')."""
+    names = [str(v).removeprefix(f"{device}:").strip() for v in dict.fromkeys(frame["device_name"].dropna())]
+    return ", ".join(n for n in names if n) or "not recorded"
+
+
+def main_device(frame: pd.DataFrame) -> str:
+    """The device of the report's main section: the CPU when the table has CPU rows, else the most common."""
+    types = frame["device_type"]
+    if types.eq(MAIN_DEVICE).any() or types.empty:
+        return MAIN_DEVICE
+    return str(types.value_counts().index[0])
+
+
+def device_section(summary: pd.DataFrame, frame: pd.DataFrame, device: str, scale: float) -> dict:
+    """A device other than the main one: its own size tables (its own Pareto marks), its own full-data
+    accuracy and protocol; never mixed into the main figures and tables."""
+    rows = frame[frame["device_type"] == device]
+    full = full_data_accuracy(rows, scale)
+    return {"device": device, "id": f"device-{device}", "names": device_names(rows, device),
+            "n_configs": len(summary),
+            "size_tables": [size_table(summary, split) for split in ordered_splits(summary)],
+            "protocol": protocol_paragraph(rows, full), "full_accuracy": full,
+            "sources": [str(v) for v in dict.fromkeys(rows["source_table"].dropna())]}
+
+
 # --------------------------------------------------------------------------------------- provenance
 
-def provenance(frame: pd.DataFrame, source: Path) -> list[tuple[str, str]]:
+def provenance(frame: pd.DataFrame, source: Path, extra_tables: list | None = None) -> list[tuple[str, str]]:
     from bench.run.environment import git_sha, library_versions
 
     def values(column: str, limit: int = 8) -> str:
@@ -698,6 +980,7 @@ def provenance(frame: pd.DataFrame, source: Path) -> list[tuple[str, str]]:
         versions = {}
     return [
         ("results table", str(source)),
+        *([("extra tables", "; ".join(str(t) for t in extra_tables))] if extra_tables else []),
         ("cells run", period),
         ("git commit of the run", values("git_sha")),
         ("device", values("device_name")),
@@ -712,12 +995,26 @@ def provenance(frame: pd.DataFrame, source: Path) -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------------------------------- render
 
-def build_context(table: pd.DataFrame, artifact_dir: Path, source: Path) -> dict:
+def build_context(table: pd.DataFrame, artifact_dir: Path, source: Path,
+                  extra_tables: list[str | os.PathLike] | None = None) -> dict:
+    """Everything the template shows. Rows of the main device (the CPU, when the table has CPU rows) make
+    the figures and the main tables; rows of any other device (a GPU run, an extra table's rows) get a
+    section of their own."""
     frame = normalise(table)
     scale = accuracy_scale(frame)
-    full = full_data_accuracy(frame, scale)
-    summary = annotate(summarise(frame), full, scale)
-    styles = Styles(sorted(summary["family"].unique()))
+    device = main_device(frame)
+    on_main = frame["device_type"] == device
+    full = full_data_accuracy(frame[on_main], scale)
+    everything = annotate(summarise(frame), full, scale)
+    summary = everything[everything["device_type"] == device]
+    styles = Styles.of(summary)
+    others = []
+    for other in sorted(set(frame["device_type"]) - {device}):
+        rows = frame[frame["device_type"] == other]
+        other_full = full_data_accuracy(rows, scale)
+        # Lossless rows of that device inherit that device's full-data accuracy, not the main one's.
+        other_summary = annotate(summarise(rows), other_full, scale)
+        others.append(device_section(other_summary, frame, other, scale))
     failed = frame[frame["status"] != "ok"]
     figures = {
         "accuracy": figure_accuracy(summary, full, styles),
@@ -737,9 +1034,15 @@ def build_context(table: pd.DataFrame, artifact_dir: Path, source: Path) -> dict
         "size_tables": [size_table(summary, split) for split in ordered_splits(summary)],
         "container_tables": container_tables(summary),
         "full_accuracy": full,
+        "protocol": protocol_paragraph(frame[on_main], full),
+        "concurrency_note": concurrency_note(summary),
+        "main_device": device,
+        "main_device_names": device_names(frame[on_main], device),
+        "device_sections": others,
+        "any_held_out": bool(summary["held_out"].any()),
         "figures": figures,
         "failed": [{"config": r["config"], "split": r["split"], "error": r["error"]} for _, r in failed.iterrows()],
-        "provenance": provenance(frame, source),
+        "provenance": provenance(frame, source, extra_tables or []),
         "gzip_level": artifacts.GZIP_LEVEL,
     }
 
@@ -752,12 +1055,29 @@ def render_html(context: dict) -> str:
     return env.get_template(TEMPLATE_NAME).render(**context)
 
 
+def with_extra_tables(table: pd.DataFrame, extra_tables: list[str | os.PathLike]) -> pd.DataFrame:
+    """The table with the rows of each extra table appended (column union; `source_table` says whence)."""
+    frames = [table.assign(source_table=table["source_table"] if "source_table" in table else np.nan)]
+    for path in extra_tables:
+        path = Path(path)
+        if not path.exists():
+            raise BenchError(f"no run folder or results table at {path}")
+        extra, _, _ = read_source(path)
+        frames.append(extra.assign(source_table=str(path)))
+    frames = [f for f in frames if len(f)] or frames[:1]
+    return pd.concat(frames, ignore_index=True, sort=False)
+
+
 def render_report(source: str | os.PathLike, out: str | os.PathLike | None = None,
-                  export_table: str | os.PathLike | None = None) -> Path:
+                  export_table: str | os.PathLike | None = None,
+                  extra_tables: list[str | os.PathLike] | None = None) -> Path:
     """Render the report of a run folder or table file; returns the HTML path.
 
     `export_table` also writes the tidy table as CSV there, with the run's artifacts beside it
     (`NAME-artifacts/`), so the report can be rendered again from the copy (the reference run).
+    `extra_tables` (run folders or table files, e.g. `results/lossy-gpu.csv`) append their rows; rows of
+    a device other than the main one get their own section (their own table), never mixed with the CPU's.
+    The exported table holds the source's rows only.
     """
     source = Path(source)
     if not source.exists():
@@ -774,7 +1094,8 @@ def render_report(source: str | os.PathLike, out: str | os.PathLike | None = Non
             shutil.rmtree(copied, ignore_errors=True)
             shutil.copytree(artifact_dir, copied, ignore=shutil.ignore_patterns(".*"))
     out = Path(out) if out is not None else default_out
-    page = render_html(build_context(table, artifact_dir, source))
+    shown = with_extra_tables(table, extra_tables) if extra_tables else table
+    page = render_html(build_context(shown, artifact_dir, source, extra_tables))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
