@@ -6,6 +6,10 @@ bit-identical and the stream carries only a small header (model config, seed, ch
 settings), per-chunk checksums and the range-coded pixels. `fit` trains nothing and `model_bytes`
 is 0: the model is rebuilt from its seed and re-learned from the decoded pixels.
 
+The encoder overlaps the two halves of that loop (it learns model i+1 on a second thread while it
+codes chunk i with a frozen copy of model i); the decoder runs them one after the other. Each
+computation is the same on both sides, single-threaded, so the tables and weights match bit for bit.
+
 Models (`model=`): `causal`, an MLP on each pixel's already-decoded neighbourhood (the default:
 it codes better per second, see docs/codecs.md), and `lstm`, the write-up's one-layer LSTM run along the
 raster scan. The run's profile sets model size and chunk sizes and is written into the header.
@@ -83,7 +87,15 @@ def _validated(config: dict) -> dict:
 
 def encode(images: np.ndarray, config: dict, device: str = "cpu", stats: dict | None = None, progress=None) -> bytes:
     """(n, 28, 28) uint8 -> weightless stream. `stats`, if given, receives ideal bits and update time."""
-    from .lockstep import EncodeSide, Lockstep, chunk_sizes, pinned_float_settings, pixels_crc
+    from .lockstep import (
+        EncodeSide,
+        Lockstep,
+        chunk_sizes,
+        code_prior_chunk,
+        learn_ahead,
+        pinned_float_settings,
+        pixels_crc,
+    )
 
     images = np.asarray(images)
     if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or images.dtype != np.uint8:
@@ -93,21 +105,27 @@ def encode(images: np.ndarray, config: dict, device: str = "cpu", stats: dict | 
         header = {"n_images": len(images), "n_chunks": len(sizes), "config": config,
                   "float": float_settings(device), "deterministic_algorithms": True}
         lock = Lockstep(config, len(images), device)
-        chunks, checks, ideal = [], [], 0.0
+        chunks, pixel_crcs, ideal = [], [], 0.0
         start = 0
-        for i, count in enumerate(sizes):
-            side = EncodeSide()
-            code = lock.code_prior_chunk if i == 0 else lock.code_chunk
-            code(side, images[start : start + count], count)
-            chunks.append(side.finish())
-            ideal += side.ideal_bits
-            if i + 1 < len(sizes):  # nothing follows the last chunk: no one would use that update
-                lock.update(start)
-            checks.append((pixels_crc(images[start : start + count]), lock.weights_crc()))
-            start += count
-            if progress:
-                progress(start, len(images))
-    data = stream.write(header, content_digest(images), checks, chunks)
+        # The encoder knows every pixel, so the learner runs ahead on its own thread (model i+1 is
+        # learned while chunk i is coded); each chunk is coded by a frozen copy of the model the
+        # decoder will have at that point, with the decoder's calls.
+        with learn_ahead(lock, images, sizes) as coders:
+            for i, count in enumerate(sizes):
+                side = EncodeSide()
+                chunk = images[start : start + count]
+                if i == 0:
+                    code_prior_chunk(side, chunk, count)
+                else:
+                    next(coders).code(side, chunk, count)
+                chunks.append(side.finish())
+                ideal += side.ideal_bits
+                pixel_crcs.append(pixels_crc(chunk))
+                start += count
+                if progress:
+                    progress(start, len(images))
+            weight_crcs = coders.weight_crcs()
+    data = stream.write(header, content_digest(images), list(zip(pixel_crcs, weight_crcs, strict=True)), chunks)
     if stats is not None:
         stats.update(ideal_bits=ideal, update_s=lock.update_seconds, n_chunks=len(sizes), stream_bytes=len(data))
     return data

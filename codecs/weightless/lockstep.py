@@ -1,17 +1,25 @@
 """Encoder and decoder as one procedure: code a chunk with the model as it stands, then update it.
 
-Both directions run `Lockstep.code_chunk` and `Lockstep.update` with the same calls on tensors of
-the same shapes; the only difference is whether the entropy coder takes the true pixels (encode)
-or produces them (decode). That is what keeps the two models bit-identical: the encoder never
-takes a shortcut (such as scoring a whole chunk in one batched pass) that the decoder could not
-take too, because a batched product may sum in a different order and round differently.
+Both directions code every chunk with a `Coder` (a frozen copy of the model before that chunk) and
+learn with `Lockstep.update`, making the same calls on tensors of the same shapes; the only
+difference is whether the entropy coder takes the true pixels (encode) or produces them (decode).
+That is what keeps the two models bit-identical: the encoder never takes a shortcut (such as
+scoring a whole chunk in one batched pass) that the decoder could not take too, because a batched
+product may sum in a different order and round differently.
+
+What the encoder may do is reorder in time: it knows every pixel, so `learn_ahead` runs the chain
+of updates on a second thread while the main thread codes, each chunk with the coder of the model
+the decoder will have rebuilt by then. The decoder cannot: chunk i+1's model needs chunk i decoded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
+import queue
+import threading
 import time
 import zlib
 
@@ -21,7 +29,7 @@ import torch
 from bench.coding import entropy
 from bench.coding.reproducible import torch_threads
 
-from .models import BINS, PIXELS, SIDE, build_model, prior_tables
+from .models import BINS, PIXELS, SIDE, CausalMLP, CausalSteps, build_model, prior_tables
 
 
 def chunk_sizes(n_images: int, first: int, largest: int) -> list[int]:
@@ -71,12 +79,20 @@ class EncodeSide:
 
     def __init__(self):
         self.coder = entropy.Encoder("constriction")
-        self.ideal_bits = 0.0
+        self._chosen: list[np.ndarray] = []  # each coded symbol's frequency, for the ideal code length
 
     def code(self, freqs: np.ndarray, truth: np.ndarray) -> np.ndarray:
         self.coder.encode(truth, freqs)
-        self.ideal_bits += entropy.ideal_bits(truth, freqs)
+        self._chosen.append(np.take_along_axis(freqs, truth[:, None], axis=1)[:, 0])
         return truth
+
+    @property
+    def ideal_bits(self) -> float:
+        # Every table sums to 2**PRECISION_BITS, so a symbol costs PRECISION_BITS - log2(its frequency).
+        if not self._chosen:
+            return 0.0
+        chosen = np.concatenate(self._chosen).astype(np.float64)
+        return float(entropy.PRECISION_BITS * len(chosen) - np.log2(chosen).sum())
 
     def finish(self) -> bytes:
         return self.coder.finish()
@@ -93,53 +109,95 @@ class DecodeSide:
 
 
 def _tables(probs: torch.Tensor) -> np.ndarray:
-    """Model probabilities -> integer frequency tables (bench.coding.entropy.quantize is the only rounding)."""
-    return entropy.quantize(probs.detach().to("cpu", torch.float64).numpy())
+    """Model probabilities -> integer frequency tables (`bench.coding.entropy.quantize`'s rounding)."""
+    probs = probs.detach()
+    return entropy.quantize_rows((probs if probs.device.type == "cpu" else probs.cpu()).numpy())
+
+
+class _GenericSteps:
+    """Any model's own `step_*` methods, on a frozen copy of it (the LSTM's path)."""
+
+    def __init__(self, model, batch: int, device: str):
+        self.model, self.state, self.device = model, model.start(batch, device), device
+
+    def coarse_probs(self, t: int) -> torch.Tensor:
+        self.t, self.hidden = t, self.model.step_hidden(self.state, t)
+        return self.model.step_coarse_probs(self.hidden)
+
+    def fine_probs(self, coarse: torch.Tensor) -> torch.Tensor:
+        return self.model.step_fine_probs(self.hidden, coarse)
+
+    def commit(self, t: int, pixels: torch.Tensor) -> None:
+        self.model.step_commit(self.state, t, pixels)
+
+
+class Coder:
+    """The model as it stood before one chunk, frozen: what codes that chunk, on either side.
+
+    Taking the weights out of the learner lets the encoder, which knows every pixel, run the next
+    update while this chunk is still being coded; the decoder uses the same object serially."""
+
+    def __init__(self, model, device: str, count: int):
+        self.device = device
+        # CausalSteps copies (transposes) the weights it needs; the LSTM is copied whole.
+        self._steps = CausalSteps(model, count) if isinstance(model, CausalMLP) else (
+            _GenericSteps(copy.deepcopy(model).eval(), count, device))
+
+    @torch.no_grad()
+    def code(self, side, images: np.ndarray | None, count: int) -> np.ndarray:
+        """Code `count` images pixel position by pixel position, all images of the chunk at once."""
+        steps, self._steps = self._steps, None  # one chunk per coder
+        if images is not None:
+            truth = images.reshape(count, PIXELS).T.astype(np.int64)  # position-major: one row per step
+            coarse_truth, fine_truth = truth // BINS, truth % BINS
+        out = np.empty((PIXELS, count), dtype=np.int64)
+        for t in range(PIXELS):
+            coarse = side.code(_tables(steps.coarse_probs(t)), None if images is None else coarse_truth[t])
+            coarse_t = torch.from_numpy(coarse).to(self.device)
+            fine = side.code(_tables(steps.fine_probs(coarse_t)), None if images is None else fine_truth[t])
+            out[t] = coarse * BINS + fine
+            steps.commit(t, torch.from_numpy(out[t]).to(self.device))
+        return out.T.reshape(count, SIDE, SIDE).astype(np.uint8)
+
+
+def code_prior_chunk(side, images: np.ndarray | None, count: int) -> np.ndarray:
+    """The first chunk, with the fixed prior: no model has seen anything yet."""
+    coarse_p, fine_p = prior_tables()
+    n = count * PIXELS
+    truth = None if images is None else images.reshape(-1).astype(np.int64)
+    coarse = side.code(np.tile(entropy.quantize(coarse_p), (n, 1)), None if truth is None else truth // BINS)
+    fine_tables = entropy.quantize(fine_p)[coarse]
+    fine = side.code(fine_tables, None if truth is None else truth % BINS)
+    return (coarse * BINS + fine).reshape(count, SIDE, SIDE).astype(np.uint8)
 
 
 class Lockstep:
-    """One side's model, optimiser, random stream and the images coded so far."""
+    """One side's learner: model, optimiser, random stream and the images coded so far."""
 
     def __init__(self, config: dict, n_images: int, device: str):
         self.config = config
         self.device = device
         self.model = build_model(config, device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config["lr"])
+        # foreach: the same Adam step in a dozen list operations instead of a dozen per tensor.
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config["lr"], foreach=True)
         # Mini-batch order comes from this generator alone, so both sides draw the same batches.
         self.generator = torch.Generator().manual_seed(config["seed"])
         self.coded = torch.zeros((n_images, SIDE, SIDE), dtype=torch.uint8, device=device)
         self.n_coded = 0
         self.update_seconds = 0.0
 
-    # -- coding ------------------------------------------------------------------------------
+    def coder(self, count: int) -> Coder:
+        return Coder(self.model, self.device, count)
+
+    # -- coding (one side, serially) ---------------------------------------------------------
     def code_prior_chunk(self, side, images: np.ndarray | None, count: int) -> np.ndarray:
-        """The first chunk, with the fixed prior: no model has seen anything yet."""
-        coarse_p, fine_p = prior_tables()
-        n = count * PIXELS
-        truth = None if images is None else images.reshape(-1).astype(np.int64)
-        coarse = side.code(np.tile(entropy.quantize(coarse_p), (n, 1)), None if truth is None else truth // BINS)
-        fine_tables = entropy.quantize(fine_p)[coarse]
-        fine = side.code(fine_tables, None if truth is None else truth % BINS)
-        return self._store((coarse * BINS + fine).reshape(count, SIDE, SIDE))
+        return self.store(code_prior_chunk(side, images, count))
 
-    @torch.no_grad()
     def code_chunk(self, side, images: np.ndarray | None, count: int) -> np.ndarray:
-        """Code `count` images pixel position by pixel position, all images of the chunk at once."""
-        model = self.model
-        state = model.start(count, self.device)
-        truth = None if images is None else images.reshape(count, PIXELS).astype(np.int64)
-        out = np.empty((count, PIXELS), dtype=np.int64)
-        for t in range(PIXELS):
-            hidden = model.step_hidden(state, t)
-            coarse = side.code(_tables(model.step_coarse_probs(hidden)), None if truth is None else truth[:, t] // BINS)
-            coarse_t = torch.from_numpy(coarse).to(self.device)
-            fine = side.code(_tables(model.step_fine_probs(hidden, coarse_t)), None if truth is None else truth[:, t] % BINS)
-            out[:, t] = coarse * BINS + fine
-            model.step_commit(state, t, torch.from_numpy(out[:, t]).to(self.device))
-        return self._store(out.reshape(count, SIDE, SIDE))
+        return self.store(self.coder(count).code(side, images, count))
 
-    def _store(self, pixels: np.ndarray) -> np.ndarray:
-        pixels = pixels.astype(np.uint8)
+    def store(self, pixels: np.ndarray) -> np.ndarray:
+        pixels = np.array(pixels, dtype=np.uint8)  # a copy torch may own
         self.coded[self.n_coded : self.n_coded + len(pixels)] = torch.from_numpy(pixels).to(self.device)
         self.n_coded += len(pixels)
         return pixels
@@ -170,6 +228,70 @@ class Lockstep:
         for p in self.model.parameters():
             crc = zlib.crc32(p.detach().to("cpu").numpy().tobytes(), crc)
         return crc
+
+
+class learn_ahead:
+    """The encoder's learner on a thread of its own: it stores each chunk's true pixels, makes the
+    update after it and hands the coding thread a frozen `Coder` of every model from model_1 on.
+
+    Both threads run torch with the pinned single intra-op thread, so each computation is the one
+    the decoder makes serially; only their timing overlaps. At most two coders wait, which bounds
+    memory when learning runs ahead of coding."""
+
+    def __init__(self, lock: Lockstep, images: np.ndarray, sizes: list[int]):
+        self.lock, self.images, self.sizes = lock, images, sizes
+        self.ready: queue.Queue = queue.Queue(maxsize=2)
+        self.stopped = threading.Event()
+        self.crcs: list[int] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="weightless-learner", daemon=True)
+
+    def _put(self, item) -> bool:
+        while not self.stopped.is_set():
+            try:
+                self.ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        lock, start = self.lock, 0
+        try:
+            for i, count in enumerate(self.sizes):
+                if i and not self._put(lock.coder(count)):
+                    return
+                lock.store(self.images[start : start + count])
+                if i + 1 < len(self.sizes):  # nothing follows the last chunk: no one would use that update
+                    lock.update(start)
+                self.crcs.append(lock.weights_crc())
+                start += count
+        except BaseException as exc:  # handed to the coding thread, which raises it
+            self.error = exc
+            self._put(exc)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Coder:
+        item = self.ready.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def weight_crcs(self) -> list[int]:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.crcs
 
 
 def pixels_crc(pixels: np.ndarray) -> int:

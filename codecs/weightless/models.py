@@ -199,3 +199,58 @@ def prior_tables() -> tuple[np.ndarray, np.ndarray]:
     by_bin = p.reshape(BINS, BINS)
     coarse = by_bin.sum(axis=1)
     return coarse, by_bin / coarse[:, None]
+
+
+class CausalSteps:
+    """`CausalMLP`'s lockstep interface for one chunk, with the per-position work cut to a few fused ops.
+
+    Coding is a loop of 784 positions x 2 stages of small products, so per-op dispatch costs as
+    much as the arithmetic: the canvas holds each pixel's three features already (value, "is
+    background", "is saturated ink"; one gather reads a position's 3K features), biases ride in
+    `addmm`, activations run in place, and the coarse class enters the fine stage as a row of
+    `fine_from_bin`'s weights (what the one-hot product gives, without the product). Encoder and
+    decoder both code with this class and the same row counts, so their tables stay bit-identical;
+    training (`PixelModel.loss`) is untouched.
+    """
+
+    def __init__(self, model: CausalMLP, batch: int):
+        with torch.no_grad():
+            device = model.position.device
+            self.w_in = model.features_in.weight.detach().t().contiguous()
+            # (features_in bias + position bias) per position, added by addmm.
+            self.bias_in = (model.features_in.bias.detach() + model.position.detach()).contiguous()
+            self.trunk = [(layer.bias.detach().clone(), layer.weight.detach().t().contiguous()) for layer in model.trunk]
+            self.coarse = (model.coarse_head.bias.detach().clone(), model.coarse_head.weight.detach().t().contiguous())
+            self.fine_hidden = (model.fine_from_hidden.bias.detach().clone(),
+                                model.fine_from_hidden.weight.detach().t().contiguous())
+            self.fine_bin = model.fine_from_bin.weight.detach().t().contiguous()  # (16, FINE_HIDDEN)
+            self.fine = (model.fine_head.bias.detach().clone(), model.fine_head.weight.detach().t().contiguous())
+            pad, width = model.pad, SIDE + 2 * model.pad
+            cells = (SIDE + pad) * width
+            index = model.neighbour_index  # (784, K) cells of each position's neighbours
+            # Canvas planes [value | value == 0 | value > 0.98]: the order `PixelModel._features` concatenates.
+            self.gather = torch.cat([index, index + cells, index + 2 * cells], dim=1).contiguous()
+            # Cell-major, so a position's features are whole rows: a gather of contiguous rows, read
+            # by addmm through a transposed view (no copy).
+            self.canvas = torch.zeros(3 * cells, batch, device=device)
+            self.canvas[cells : 2 * cells] = 1.0  # padding reads as background, as a zero value does
+            own = torch.tensor([(r + pad) * width + c + pad for r in range(SIDE) for c in range(SIDE)], device=device)
+            self.put_cells = torch.stack([own, own + cells, own + 2 * cells], dim=1)  # (784, 3)
+            values = torch.arange(256, device=device).to(torch.float32) / 255.0  # as `Canvas.put` scales
+            self.features_of = torch.stack([values, (values == 0).to(values.dtype), (values > 0.98).to(values.dtype)])
+        self.hidden = None
+
+    def coarse_probs(self, t: int) -> torch.Tensor:
+        hidden = torch.addmm(self.bias_in[t], self.canvas.index_select(0, self.gather[t]).t(), self.w_in).relu_()
+        for bias, weight in self.trunk:
+            hidden = torch.addmm(bias, hidden, weight).relu_()
+        self.hidden = hidden
+        return torch.softmax(torch.addmm(self.coarse[0], hidden, self.coarse[1]), dim=-1)
+
+    def fine_probs(self, coarse: torch.Tensor) -> torch.Tensor:
+        fine = torch.addmm(self.fine_hidden[0], self.hidden, self.fine_hidden[1])
+        fine += self.fine_bin.index_select(0, coarse)
+        return torch.softmax(torch.addmm(self.fine[0], fine.relu_(), self.fine[1]), dim=-1)
+
+    def commit(self, t: int, pixels: torch.Tensor) -> None:
+        self.canvas.index_copy_(0, self.put_cells[t], self.features_of.index_select(1, pixels))

@@ -21,7 +21,7 @@ import struct
 from bench.coding.container import header_count, pack_chunks, seal, unpack_chunks, unseal
 from bench.errors import CorruptStreamError
 
-MAGIC = b"WLN2"
+MAGIC = b"WLN3"
 CHECK = struct.Struct(">II")  # CRC-32 of a chunk's pixels, CRC-32 of the weights after its update
 
 
