@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument("--with", dest="extra_tables", action="append", default=None, metavar="TABLE",
                           help="also show the rows of this results table (e.g. results/lossy-gpu.csv, rows "
                                "measured elsewhere), in their own device section; repeatable")
+    p_report.add_argument("--headline", action="store_true",
+                          help="print the README's headline table (one row per family, Markdown) instead")
     p_report.add_argument("--export-table", default=None, metavar="CSV",
                           help="also copy the tidy table to CSV and the run's artifacts beside it "
                                "(CSV-stem-artifacts/), e.g. results/reference.csv for the reference run")
@@ -201,6 +203,11 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from bench.report.render import render_report
 
+    if args.headline:
+        from bench.report.markdown import headline_markdown
+
+        print(headline_markdown(args.source))
+        return 0
     print(f"report: {render_report(args.source, args.out, args.export_table, extra_tables=args.extra_tables)}")
     if args.export_table:
         print(f"table: {args.export_table}")

@@ -508,3 +508,28 @@ def test_report_of_a_folder_without_a_table_is_a_one_line_error(tmp_path, capsys
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("bench: error: no results table at") and "\n" not in err
+
+
+def test_the_headline_table_shows_each_family_once_at_its_cheapest_good_configuration(tmp_path):
+    from bench.report.markdown import headline_markdown
+
+    rows = [
+        {"codec": "full-train-set", "config": "full-train-set", "kind": "dataset", "family": "full-train-set",
+         "roles": "dataset-ceiling", "split": "train", "payload_bytes": 9_000_000, "raw_bytes": 47_040_000,
+         "n_images": 60_000, "accuracy": 0.99},
+        {"codec": "gzip", "config": "gzip", "kind": "lossless", "family": "gzip", "split": "all",
+         "payload_bytes": 11_000_000, "raw_bytes": 54_880_000, "n_images": 70_000, "mse": 0.0},
+        _lossy_row("pca", {"step": 0.5}, 0.30, accuracy=0.975, test_bpp=0.31, test_payload_bytes=388_000),
+        _lossy_row("pca", {"step": 0.25}, 0.60, accuracy=0.985, test_bpp=0.62, test_payload_bytes=777_000),
+        _lossy_row("pca", {"step": 0.1}, 1.20, accuracy=0.989, test_bpp=1.21, test_payload_bytes=1_500_000),
+        _lossy_row("jpeg", {"quality": 5}, 2.0, accuracy=0.95),
+    ]
+    path = tmp_path / "table.csv"
+    _table(rows).to_csv(path, index=False)
+    lines = headline_markdown(path).splitlines()
+    body = {line.split("|")[1].strip(): line for line in lines[2:] if line.startswith("| ")}
+    assert set(body) == {"full-train-set", "gzip", "pca", "jpeg"}
+    assert "`pca:step=0.25`" in body["pca"] and "0.620 ‡" in body["pca"]  # cheapest within 1 point of 99%
+    assert "777,000 ‡" in body["pca"]
+    assert "†" in body["jpeg"]  # never within a point: its most accurate row, marked
+    assert "99.00" in body["gzip"]  # a lossless codec sits at the full-data accuracy
