@@ -102,3 +102,29 @@ def test_learned_codecs_on_split_all_also_give_their_held_out_test_figures(tmp_p
     assert pca["test_mse"] == pytest.approx(np.mean((test / 255.0 - decoded / 255.0) ** 2))
     assert pca["container_n_images"] == 100  # the containers of the same held-out images
     assert np.isnan(gzip.get("test_bpp", np.nan))  # a classical codec learned nothing from the train images
+
+
+def test_a_lossless_learned_codec_gives_held_out_figures_too(tmp_path, monkeypatch, temporary_codecs):
+    from bench import ImageCodec, register_codec
+
+    @register_codec("test-learned-raw")
+    class LearnedRaw(ImageCodec):
+        """Stores the pixels; 'learns' nothing, but overrides fit as learned codecs do."""
+
+        def fit(self, train):
+            self.model_bytes = 1
+
+        def compress(self, images):
+            return images.tobytes()
+
+        def decompress(self, data):
+            return np.frombuffer(data, np.uint8).reshape(-1, 28, 28)
+
+    monkeypatch.setattr(artifacts, "TEST_START_IN_ALL", 50)
+    ctx = RunContext(profile="smoke", cache_dir=tmp_path / "cache")
+    store = run([("test-learned-raw", {})], split="all", limit=80, repeat=1, ctx=ctx, out_dir=tmp_path / "out",
+                resume=False, echo=lambda line: None, executor=LocalExecutor())
+    row = store.table().iloc[0]
+    assert row["status"] == "ok", row["error"]
+    assert row["test_payload_bytes"] == 30 * 784 and row["test_bpp"] == 8.0
+    assert row["test_mse"] == 0 and row["test_psnr"] == float("inf")
