@@ -35,7 +35,7 @@ def _pick(rows: pd.DataFrame, full_percent: float | None) -> tuple[pd.Series, bo
         close = rows[rows["accuracy_pct"] >= full_percent - WITHIN_POINTS]
         if len(close):
             return close.sort_values("head_bpp").iloc[0], True
-        return rows.sort_values("accuracy_pct", ascending=False).iloc[0], False
+        return rows.sort_values(["accuracy_pct", "head_bpp"], ascending=[False, True]).iloc[0], False
     return rows.sort_values("head_bpp").iloc[0], True
 
 
