@@ -44,35 +44,11 @@ def quantize(probs: np.ndarray, precision_bits: int = PRECISION_BITS) -> np.ndar
         p = np.where(sums > 0, p / np.where(sums > 0, sums, 1.0), 1.0 / k)
     most_likely = np.argmax(p, axis=-1)
     p *= total - k
-    np.floor(p, out=p)
-    freqs = p.astype(np.int64)
+    freqs = p.astype(np.int64)  # truncation is the floor: every value is >= 0
     freqs += 1
-    # What flooring left over goes to each row's most likely symbol, the cheapest place for it.
-    freqs[np.arange(len(freqs)), most_likely] += total - freqs.sum(axis=-1)
-    return freqs
-
-
-def quantize_rows(probs: np.ndarray, precision_bits: int = PRECISION_BITS) -> np.ndarray:
-    """`quantize` of a 2-D (m, k) array, the same tables bit for bit, in fewer passes.
-
-    For lockstep coders that call it twice per pixel position on small tables, where each numpy
-    pass costs microseconds: no second float64 copy, the remainder added through a flat index,
-    truncation as the floor (every value is >= 0). Rows `quantize` would treat specially (non-finite,
-    all zero) go to `quantize` itself."""
-    p = np.array(probs, dtype=np.float64)
-    if p.ndim != 2 or not np.isfinite(p).all():
-        return quantize(probs, precision_bits)
-    np.maximum(p, 0.0, out=p)
-    sums = p.sum(axis=-1, keepdims=True)
-    m, k = p.shape
-    total = 1 << precision_bits
-    if not (sums > 0).all() or k >= total:
-        return quantize(probs, precision_bits)
-    p /= sums
-    most_likely = p.argmax(axis=-1)
-    p *= total - k
-    freqs = p.astype(np.int64)
-    freqs += 1
+    # What flooring left over goes to each row's most likely symbol, the cheapest place for it
+    # (through a flat index: lockstep coders call this twice per pixel position on small tables).
+    m = len(freqs)
     most_likely += np.arange(0, m * k, k)
     freqs.reshape(-1)[most_likely] += total - freqs.sum(axis=-1)
     return freqs

@@ -111,7 +111,7 @@ class DecodeSide:
 def _tables(probs: torch.Tensor) -> np.ndarray:
     """Model probabilities -> integer frequency tables (`bench.coding.entropy.quantize`'s rounding)."""
     probs = probs.detach()
-    return entropy.quantize_rows((probs if probs.device.type == "cpu" else probs.cpu()).numpy())
+    return entropy.quantize((probs if probs.device.type == "cpu" else probs.cpu()).numpy())
 
 
 class _GenericSteps:
