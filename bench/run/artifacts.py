@@ -86,10 +86,16 @@ def _original_container_sizes(split, part: slice = slice(None)) -> dict[str, int
     return _original_sizes[key]
 
 
+def held_out_part(split) -> slice | None:
+    """The test images inside split `all` (train then test), or None for a split (or a `--limit`
+    slice of `all`) that holds none: what the held-out figures, the sample and the containers use."""
+    return slice(TEST_START_IN_ALL, None) if split.name == "all" and len(split.images) > TEST_START_IN_ALL else None
+
+
 def sample_indices(split) -> np.ndarray:
     """The first test digits the split holds (split `all` is train then test), else its first images."""
-    n = len(split.images)
-    offset = TEST_START_IN_ALL if split.name == "all" and n > TEST_START_IN_ALL else 0
+    n, part = len(split.images), held_out_part(split)
+    offset = part.start if part else 0
     return np.arange(offset, min(n, offset + SAMPLE_IMAGES))
 
 
@@ -100,7 +106,7 @@ def output_columns(split, decoded: np.ndarray, decoded_labels: np.ndarray | None
     reconstructions. Dataset codecs pass their decoded set and labels: the sample is its first images.
     """
     if decoded_labels is None:
-        part = slice(TEST_START_IN_ALL if split.name == "all" and len(decoded) > TEST_START_IN_ALL else 0, None)
+        part = held_out_part(split) or slice(None)
         columns = {**container_sizes(decoded[part]), **_original_container_sizes(split, part),
                    "container_n_images": len(decoded[part])}
     else:

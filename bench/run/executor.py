@@ -97,16 +97,10 @@ class ProcessExecutor:
             tasks.put(task)
         for _ in range(jobs):
             tasks.put(None)
-        workers = {}
-
-        def start_worker(index):
-            process = mp.Process(target=_worker, args=(index, tasks, results, ctx, threads), daemon=True,
-                                 name=f"bench-job-{index}")
+        workers = {index: mp.Process(target=_worker, args=(index, tasks, results, ctx, threads), daemon=True,
+                                     name=f"bench-job-{index}") for index in range(jobs)}
+        for process in workers.values():
             process.start()
-            workers[index] = process
-
-        for index in range(jobs):
-            start_worker(index)
         pending = {cell.key: cell for group in groups for cell in group}
         held: dict[int, int] = {}  # worker -> the group it runs
         running: dict[int, tuple[str, float]] = {}  # worker -> (cell key, start)

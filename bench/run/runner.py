@@ -25,7 +25,7 @@ from bench.errors import one_line
 from bench.learn import classifier
 from bench.run import artifacts, metrics
 from bench.run.environment import device_name, git_sha, library_versions
-from bench.run.measure import derive, device_timer, measure
+from bench.run.measure import derive, derived_columns, device_timer, measure
 from bench.run.results import ResultsStore
 from bench.run.timing import synchronize
 
@@ -92,7 +92,7 @@ def _image_codec_columns(codec: ImageCodec, split, bar, train_limit: int | None)
         row["status"] = "failed"
         row["error"] = f"lossless round trip differs on {len(bad)} of {len(split)} images (first: image {bad[0]})"
         return row
-    if split.name == "all" and len(split) > artifacts.TEST_START_IN_ALL and learned_from_train(codec):
+    if artifacts.held_out_part(split) and learned_from_train(codec):
         bar.set_postfix_str("held-out test images")
         row.update(_held_out_columns(codec, split))
     if codec.kind == "lossy":
@@ -110,15 +110,14 @@ def _held_out_columns(codec: ImageCodec, split) -> dict:
 
     Harness time, outside enc_s and dec_s: the codec codes these images a second time."""
     started = time.perf_counter()
-    test = split.images[artifacts.TEST_START_IN_ALL :]
+    test = split.images[artifacts.held_out_part(split)]
     held_out = measure(codec, test, warm_up=False)
     if codec.kind == "lossless" and len(held_out.mismatched):
         raise ValueError(f"lossless round trip of the test images alone differs on {len(held_out.mismatched)} images")
-    bpp = 8.0 * len(held_out.payload) / held_out.raw_bytes
-    with np.errstate(divide="ignore"):  # a lossless decode: MSE 0, PSNR inf, as in the whole-split columns
-        psnr = float(10 * np.log10(1.0 / np.float64(held_out.mse))) if held_out.mse is not None else float("nan")
-    return {"test_payload_bytes": len(held_out.payload), "test_bpp": bpp, "test_mse": held_out.mse,
-            "test_psnr": psnr, "test_n_images": len(test), "held_out_s": time.perf_counter() - started}
+    inputs = (len(held_out.payload), held_out.raw_bytes, 0, held_out.mse, held_out.enc_s, held_out.dec_s, len(test))
+    derived = derived_columns(*(np.float64(np.nan if v is None else v) for v in inputs))  # as `derive` does a row
+    return {"test_payload_bytes": len(held_out.payload), "test_bpp": float(derived["bpp"]), "test_mse": held_out.mse,
+            "test_psnr": float(derived["psnr"]), "test_n_images": len(test), "held_out_s": time.perf_counter() - started}
 
 
 def _lossy_accuracy(codec: ImageCodec, split, decoded: np.ndarray, train_limit) -> dict:
