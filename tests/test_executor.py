@@ -38,7 +38,9 @@ def _configs():
 
 def test_cells_side_by_side_give_the_rows_one_after_another_give(tmp_path):
     ctx = RunContext(profile="smoke", cache_dir=tmp_path / "cache")
-    cells = plan(_configs(), "test", 200, 1, ctx)
+    # 2,000 images: every codec's cells take long enough (lzma about a second) that the second worker
+    # has started before the first has taken every group.
+    cells = plan(_configs(), "test", 2000, 1, ctx)
     alone = {row["cell_key"]: row for row in LocalExecutor().run(cells, ctx)}
     beside = {row["cell_key"]: row for row in ProcessExecutor(jobs=2, poll_s=0.2).run(cells, ctx)}
     assert beside.keys() == alone.keys() == {cell.key for cell in cells}
