@@ -55,6 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--jobs", type=_positive_int, default=None,
                        help="cells run side by side in this many worker processes (default: one per core, "
                             "at most 8); 1 runs every cell alone in this process")
+    p_run.add_argument("--executor", default="local", choices=("local", "ray"),
+                       help="local: this machine, --jobs worker processes (default); ray: every cell a Ray task, "
+                            "on a local Ray instance or the cluster at --address (pip install '.[ray]')")
+    p_run.add_argument("--address", default=None,
+                       help="with --executor ray: 'auto' or HOST:PORT of a running Ray cluster to join "
+                            "(default: start a local Ray instance on this machine's cores)")
+    p_run.add_argument("--gpus-per-cell", type=float, default=None,
+                       help="with --executor ray: GPUs a torch cell asks for (default 1 when the run's device "
+                            "is CUDA, else 0; a fraction shares a GPU)")
+    p_run.add_argument("--cpus-per-cell", type=_positive_int, default=1,
+                       help="with --executor ray: CPUs (torch threads) a torch cell asks for (default 1)")
     p_run.add_argument("--split", default="all", choices=SPLITS)
     p_run.add_argument("--limit", type=_positive_int, default=None, help="only the first N images of the split")
     p_run.add_argument("--profile", default="default", choices=PROFILES,
@@ -170,20 +181,37 @@ def cmd_run(args) -> int:
     for module, error in broken_modules().items():
         if module not in named:
             print(f"bench: warning: codec module {module} failed to import: {error}", file=sys.stderr)
-    device = resolve_device(args.device)
+    ray_only = [flag for flag, value in (("--address", args.address), ("--gpus-per-cell", args.gpus_per_cell))
+                if value is not None]
+    if args.executor != "ray" and ray_only:
+        raise BenchError(f"{', '.join(ray_only)} need --executor ray")
+    if args.executor == "ray" and args.jobs:
+        raise BenchError("--jobs is for --executor local; a Ray run uses every CPU the cluster has")
+    start = time.perf_counter()
+    if args.executor == "ray":
+        from bench.run.ray_executor import RayExecutor
+
+        executor = RayExecutor(args.address, gpus_per_cell=args.gpus_per_cell, cpus_per_cell=args.cpus_per_cell)
+        resources = executor.connect()
+        device = executor.device_for(args.device)
+        where = (f"Ray ({'local instance' if args.address is None else args.address}: "
+                 f"{resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU)")
+        # The driver may have no GPU of its own: the rows name the GPUs the cells ran on.
+        shown = device_name(device) if device == "cpu" else "cuda on the cluster's GPUs"
+    else:
+        device = resolve_device(args.device)
+        jobs = args.jobs or default_jobs()
+        executor = LocalExecutor() if jobs == 1 else ProcessExecutor(jobs)
+        where, shown = f"{jobs} job(s) side by side", device_name(device)
     ctx = RunContext(profile=args.profile, device=device, seed=args.seed, data_dir=args.data_dir,
                      cache_dir=Path(args.cache_dir), verbose=args.verbose)
     ctx.split(args.split, args.limit)  # fail fast on missing or corrupt data, before any row
-    jobs = args.jobs or default_jobs()
     what = f"suite {args.suite or DEFAULT_SUITE}: " if not args.codecs else ""
     print(f"bench run: {what}{len(requested)} configuration(s) x {args.repeat} on split {args.split}"
-          f"{f' (first {args.limit})' if args.limit else ''}, profile {args.profile}, {device_name(device)}, "
-          f"{jobs} job(s) side by side", flush=True)
-    start = time.perf_counter()
+          f"{f' (first {args.limit})' if args.limit else ''}, profile {args.profile}, {shown}, {where}", flush=True)
     try:
         store = run(requested, split=args.split, limit=args.limit, repeat=args.repeat, ctx=ctx,
-                    out_dir=args.out, resume=args.resume,
-                    executor=LocalExecutor() if jobs == 1 else ProcessExecutor(jobs))
+                    out_dir=args.out, resume=args.resume, executor=executor)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished rows are kept in {args.out}; rerun with --resume to continue",
               file=sys.stderr)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-step set-up on a fresh machine: system packages, .venv, PyTorch, scikit-learn-extra, the project.
+# One-step set-up on a fresh machine: system packages, .venv, PyTorch, scikit-learn-extra, the project
+# (with its test tools and Ray, for `bench run --executor ray`).
 #
 #   bash scripts/setup.sh            # everything
 #   TORCH_SPEC="torch==2.5.1" bash scripts/setup.sh   # another torch (e.g. a CUDA build elsewhere)
@@ -47,8 +48,8 @@ if ! .venv/bin/python -c "import sklearn_extra.cluster" >/dev/null 2>&1; then
     "${PIP[@]}" install --no-binary scikit-learn-extra --no-build-isolation "scikit-learn-extra>=0.3"
 fi
 
-step "the project and its test tools (editable)"
-"${PIP[@]}" install -e ".[dev]"
+step "the project, its test tools and Ray (editable)"
+"${PIP[@]}" install -e ".[dev,ray]"
 
 step "check"
 .venv/bin/bench list >/dev/null

@@ -257,6 +257,12 @@ def _entries() -> dict[str, CodecEntry]:
     return _REGISTRY
 
 
+def adopt_entry(entry: CodecEntry) -> None:
+    """Register `entry` in this process if its name is not registered yet: a worker process started
+    afresh (a cluster task) gets the codecs its driver registered at run time."""
+    _entries().setdefault(entry.name, entry)
+
+
 def list_codecs(pattern: str = "*") -> list[str]:
     """Registered names matching a glob pattern, sorted."""
     return sorted(n for n in _entries() if fnmatch.fnmatchcase(n, pattern))

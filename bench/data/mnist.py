@@ -164,6 +164,28 @@ def _load_pair(split: str, data_dir: str | None, mnist_dir_env: str | None = Non
     return Split(split, images, labels)
 
 
+#: Splits handed to this process by another that loaded them (`use_loaded`), by (split, data_dir).
+_HANDED_OVER: dict[tuple[str, str | None], Split] = {}
+
+
+def _pair(split: str, data_dir: str | None, env: str | None) -> Split:
+    return _HANDED_OVER.get((split, data_dir)) or _load_pair(split, data_dir, env)
+
+
+def loaded_pairs(data_dir=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The train and test (images, labels) as this process loads them: what a worker on another
+    machine gets instead of the files (`use_loaded`), so it reads no data folder of its own."""
+    return {name: (s.images, s.labels) for name in ("train", "test") for s in [load_split(name, data_dir)]}
+
+
+def use_loaded(pairs: dict[str, tuple[np.ndarray, np.ndarray]], data_dir=None) -> None:
+    """Serve `load_split(..., data_dir)` from `loaded_pairs`' arrays in this process (read-only, as
+    loaded ones are): a cluster worker gets the data once per machine, not a folder per cell."""
+    data_dir = str(data_dir) if data_dir else None
+    for name, (images, labels) in pairs.items():
+        _HANDED_OVER[(name, data_dir)] = Split(name, images, labels)
+
+
 def load_split(split: str = "all", data_dir=None, limit: int | None = None) -> Split:
     """Load `train` (60,000), `test` (10,000) or `all` (70,000: train then test); first `limit` images."""
     if split not in SPLITS:
@@ -173,9 +195,9 @@ def load_split(split: str = "all", data_dir=None, limit: int | None = None) -> S
     data_dir = str(data_dir) if data_dir else None
     env = None if data_dir else os.environ.get("MNIST_DIR") or None
     if split == "all":
-        train, test = _load_pair("train", data_dir, env), _load_pair("test", data_dir, env)
+        train, test = _pair("train", data_dir, env), _pair("test", data_dir, env)
         if limit is not None and limit <= len(train):
             return Split("all", train.images[:limit], train.labels[:limit])
         whole = Split("all", np.concatenate([train.images, test.images]), np.concatenate([train.labels, test.labels]))
         return whole.head(limit)
-    return _load_pair(split, data_dir, env).head(limit)
+    return _pair(split, data_dir, env).head(limit)

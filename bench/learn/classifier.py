@@ -39,7 +39,7 @@ from bench.api.codec import RunContext
 from bench.api.identity import content_key, source_digest
 from bench.api.profiles import Profile, ProfileSet
 from bench.errors import BenchError
-from bench.learn.model_cache import record_training, write_atomically
+from bench.learn.model_cache import record_training, training_lock, write_atomically
 from bench.learn.training import images_to_tensor
 
 N_CLASSES = 10
@@ -228,11 +228,25 @@ def score_training_set(images: np.ndarray, labels: np.ndarray, ctx: RunContext) 
     """Test accuracy of the classifier trained on (images, labels); cached in ctx.cache_dir/classifier."""
     images, labels = check_labelled_set(images, labels)
     path = Path(ctx.cache_dir) / "classifier" / f"score-{score_key(images, labels, ctx)}.json"
-    if path.exists():
-        try:
-            return ClassifierScore(**{**json.loads(path.read_text()), "cached": True})
-        except (json.JSONDecodeError, TypeError):
-            path.unlink(missing_ok=True)  # a damaged entry is recomputed
+    if (score := _cached_score(path)) is not None:
+        return score
+    with training_lock(path):  # cells running at once on one training set train one classifier
+        if (score := _cached_score(path)) is not None:
+            return score
+        return _train_and_store_score(images, labels, ctx, path)
+
+
+def _cached_score(path: Path) -> ClassifierScore | None:
+    if not path.exists():
+        return None
+    try:
+        return ClassifierScore(**{**json.loads(path.read_text()), "cached": True})
+    except (json.JSONDecodeError, TypeError):
+        path.unlink(missing_ok=True)  # a damaged entry is recomputed
+        return None
+
+
+def _train_and_store_score(images: np.ndarray, labels: np.ndarray, ctx: RunContext, path: Path) -> ClassifierScore:
     started, started_cpu = time.perf_counter(), time.process_time()
     model, steps = train_classifier(images, labels, ctx)
     train_s, train_cpu_s = time.perf_counter() - started, time.process_time() - started_cpu

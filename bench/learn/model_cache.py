@@ -7,10 +7,12 @@ serialises its own weights), which is also what `model_bytes` measures.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,14 +42,31 @@ def load_or_train(identity: CodecIdentity, data_digest: str, ctx: RunContext, tr
     path = Path(ctx.cache_dir) / identity.name / f"{tag}-{key}.bin"
     if path.exists():
         return path.read_bytes()
-    started, started_cpu = time.perf_counter(), time.process_time()
-    blob = train()
-    train_s, train_cpu_s = time.perf_counter() - started, time.process_time() - started_cpu
-    if not isinstance(blob, bytes):
-        raise TypeError("a training function must return the serialised model as bytes")
-    write_atomically(path, blob)
-    record_training(path, ctx, train_s, train_cpu_s, tag=tag)
+    with training_lock(path):
+        if path.exists():  # trained by another process while this one waited
+            return path.read_bytes()
+        started, started_cpu = time.perf_counter(), time.process_time()
+        blob = train()
+        train_s, train_cpu_s = time.perf_counter() - started, time.process_time() - started_cpu
+        if not isinstance(blob, bytes):
+            raise TypeError("a training function must return the serialised model as bytes")
+        write_atomically(path, blob)
+        record_training(path, ctx, train_s, train_cpu_s, tag=tag)
     return blob
+
+
+@contextmanager
+def training_lock(entry: Path):
+    """Hold `<entry>.lock` exclusively: cells running at once (side by side, or on the nodes of a
+    cluster sharing this cache folder) that need the same model wait for one training instead of
+    each training it. An advisory `flock`: released when the holder exits, even if it is killed."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with open(entry.with_name(entry.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -37,6 +37,26 @@ class LocalExecutor:
             yield row
 
 
+class Overlaps:
+    """How many cells ran at once: for each finished cell, itself plus every other runner (a worker
+    process, a cluster task) whose cell overlapped it in time, finished or still running."""
+
+    def __init__(self):
+        self.running: dict[object, float] = {}  # runner -> start of its current cell
+        self.spans: list[tuple[object, float, float]] = []  # finished cells: (runner, start, end)
+
+    def started(self, runner, start: float) -> None:
+        self.running[runner] = start
+
+    def finished(self, runner, end: float, start: float | None = None) -> int:
+        """`concurrent_cells` of the cell `runner` just finished (`start`: if it was not `started`)."""
+        start = self.running.pop(runner, end if start is None else start)
+        others = {r for r, s, e in self.spans if r != runner and s < end and e > start}
+        others |= {r for r, s in self.running.items() if r != runner and s < end}
+        self.spans.append((runner, start, end))
+        return 1 + len(others)
+
+
 def default_jobs() -> int:
     """One job per core, at most 8 (each job holds the dataset and its own torch)."""
     return max(1, min(os.cpu_count() or 1, 8))
@@ -50,13 +70,22 @@ def group_by_codec(cells: Iterable[Cell]) -> list[list[Cell]]:
     return list(groups.values())
 
 
+def use_threads(threads: int) -> None:
+    """Give this worker process its share of the machine: torch threads, BLAS threads (numpy's PCA,
+    scikit-learn) and per-image coding pools (`BENCH_WORKERS`). Every executor's workers call it, so
+    a cell computes with the same thread counts, hence the same floats, whichever ran it."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    os.environ["BENCH_WORKERS"] = str(threads)
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)  # for the rest of the process
+
+
 def _worker(index: int, tasks, results, ctx: RunContext, threads: int) -> None:
     """A worker process: take a group of cells, run them one by one, report each start and row."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops us
-    os.environ["BENCH_WORKERS"] = str(threads)  # per-image coding pools get this worker's share
-    import torch
-
-    torch.set_num_threads(threads)
+    use_threads(threads)
     while (task := tasks.get()) is not None:
         group_index, group = task
         results.put(("group", index, group_index))
@@ -103,28 +132,23 @@ class ProcessExecutor:
             process.start()
         pending = {cell.key: cell for group in groups for cell in group}
         held: dict[int, int] = {}  # worker -> the group it runs
-        running: dict[int, tuple[str, float]] = {}  # worker -> (cell key, start)
-        spans: list[tuple[int, float, float]] = []  # finished cells: (worker, start, end)
+        overlaps = Overlaps()  # runners are the worker indices
         exited: set[int] = set()
         try:
             while pending:
                 try:
                     message = results.get(timeout=self.poll_s)
                 except queue.Empty:
-                    yield from _rows_of_dead_workers(workers, exited, held, running, groups, pending, ctx)
+                    yield from _rows_of_dead_workers(workers, exited, held, overlaps.running, groups, pending, ctx)
                     continue
                 kind, index = message[0], message[1]
                 if kind == "group":
                     held[index] = message[2]
                 elif kind == "start":
-                    running[index] = (message[2], message[3])
+                    overlaps.started(index, message[3])
                 elif kind == "row":
                     key, end, row = message[2], message[3], message[4]
-                    start = running.pop(index, (key, end))[1]
-                    others = {w for w, s, e in spans if w != index and s < end and e > start}
-                    others |= {w for w, (_, s) in running.items() if w != index and s < end}
-                    row["concurrent_cells"] = 1 + len(others)
-                    spans.append((index, start, end))
+                    row["concurrent_cells"] = overlaps.finished(index, end)
                     if pending.pop(key, None) is not None:
                         yield row
                 elif kind == "interrupted":

@@ -9,6 +9,7 @@ hands the rest to the executor and appends each row to the results store as it a
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 import traceback
@@ -181,6 +182,7 @@ def _row_header(codec: str, label: str, params: dict, split: str, repetition: in
         "repetition": repetition,
         "device": ctx.device,
         "device_name": device_name(ctx.device),
+        "node": socket.gethostname(),  # the machine the cell ran on (a cluster has several)
         "profile": ctx.profile,
         "seed": ctx.seed,
         "torch_version": library_versions()["torch"],
