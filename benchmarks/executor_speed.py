@@ -40,6 +40,9 @@ def main(argv=None) -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=default_jobs(), help="local workers = Ray CPUs (default: cores)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the last round's results and model cache of each executor under KEEP/NAME "
+                             "(e.g. to --resume a larger suite on them)")
     args = parser.parse_args(argv)
 
     configs = get_suite(args.suite).resolve()
@@ -50,7 +53,11 @@ def main(argv=None) -> None:
           f"{f' (first {args.limit})' if args.limit else ''}, profile {args.profile}, {args.jobs} CPUs", flush=True)
     for r in range(args.rounds):
         for name in (("local", "ray") if r % 2 == 0 else ("ray", "local")):
-            scratch = Path(tempfile.mkdtemp(prefix=f"executor-speed-{name}-"))
+            if args.keep:
+                scratch = args.keep / name
+                shutil.rmtree(scratch, ignore_errors=True)
+            else:
+                scratch = Path(tempfile.mkdtemp(prefix=f"executor-speed-{name}-"))
             ctx = RunContext(profile=args.profile, cache_dir=scratch / "cache")
             started = time.perf_counter()
             table = run(configs, split=args.split, limit=args.limit, repeat=1, ctx=ctx, out_dir=scratch / "out",
@@ -60,7 +67,8 @@ def main(argv=None) -> None:
             payloads[name] = dict(zip(table["config"], table["payload_bytes"], strict=True))
             failed = int((table["status"] != "ok").sum())
             print(f"  round {r + 1} {name:<5}: {wall:8.1f} s  {len(table)} rows, {failed} failed", flush=True)
-            shutil.rmtree(scratch, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(scratch, ignore_errors=True)
     differ = sorted(c for c in payloads["local"] if payloads["local"][c] != payloads["ray"].get(c))
     print(f"best wall: local {min(walls['local']):.1f} s, ray {min(walls['ray']):.1f} s; "
           f"ray/local {min(walls['ray']) / min(walls['local']):.3f}; payload bytes differ in "
