@@ -109,15 +109,19 @@ def derived_columns(payload_bytes, raw_bytes, model_bytes, mse, enc_s, dec_s, n_
         }
 
 
+def scalar_derived_columns(*inputs) -> dict:
+    """`derived_columns` of one row's values (None = not measured, NaN). numpy scalars divide by zero
+    to inf (a perfect decode's PSNR), as the table's columns do."""
+    return derived_columns(*(np.float64(np.nan if v is None else v) for v in inputs))
+
+
 def derive(row: dict) -> None:
     """Add the derived columns to a measured row (a failed row that measured nothing gets none)."""
     if not row.get("payload_bytes"):
         return
-    # numpy scalars divide by zero to inf (a perfect decode's PSNR), as the table's columns do.
-    inputs = (row["payload_bytes"], row["raw_bytes"], row.get("model_bytes") or 0,
-              row.get("mse", float("nan")), row.get("enc_s") or float("nan"), row.get("dec_s") or float("nan"),
-              row.get("n_images") or 0)
-    derived = derived_columns(*(np.float64(np.nan if v is None else v) for v in inputs))
+    derived = scalar_derived_columns(row["payload_bytes"], row["raw_bytes"], row.get("model_bytes") or 0,
+                                     row.get("mse", float("nan")), row.get("enc_s") or float("nan"),
+                                     row.get("dec_s") or float("nan"), row.get("n_images") or 0)
     for key, value in derived.items():
         value = float(value)
         if key == "psnr" and row.get("mse") is None:

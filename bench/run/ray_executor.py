@@ -207,6 +207,16 @@ class RayExecutor:
         overlaps = Overlaps()  # runners: (machine, worker process)
         runners: dict[str, list] = {}  # task -> the runners it started on (a retried task has two)
         training_s: dict[str, float] = {}  # cell key -> the training seconds its row carries
+        def collect_training(ref) -> None:
+            key = trainings.pop(ref)
+            try:
+                seconds, runner, start, end = ray.get(ref)
+            except ray.exceptions.RayError:
+                _forget(overlaps, runners, f"training:{key}")
+                return  # its cells report it
+            overlaps.finished(runner, end, start)
+            training_s[key] = seconds
+
         try:
             while outstanding:
                 ready, _ = ray.wait([*outstanding, *trainings], num_returns=1, timeout=self.poll_s)
@@ -215,19 +225,16 @@ class RayExecutor:
                     runners.setdefault(task, []).append(runner)
                 for ref in ready:
                     if ref in trainings:
-                        key = trainings.pop(ref)
-                        try:
-                            seconds, runner, start, end = ray.get(ref)
-                        except ray.exceptions.RayError:
-                            _forget(overlaps, runners, f"training:{key}")
-                            continue  # its cells report it
-                        overlaps.finished(runner, end, start)
-                        training_s[key] = seconds
-                    else:
-                        cell = outstanding.pop(ref)
-                        row = self._row(ray, ref, cell, ctx, overlaps, training_s)
-                        _forget(overlaps, runners, cell.key)  # a worker that died never says it finished
-                        yield row
+                        collect_training(ref)
+                        continue
+                    cell = outstanding.pop(ref)
+                    # A cell only starts once its training finished, but `wait` may hand over the cell
+                    # first: take the training's time now, so the first cell's row carries it.
+                    for training in [t for t, key in trainings.items() if key == cell.key]:
+                        collect_training(training)
+                    row = self._row(ray, ref, cell, ctx, overlaps, training_s)
+                    _forget(overlaps, runners, cell.key)  # a worker that died never says it finished
+                    yield row
         finally:
             for ref in [*outstanding, *trainings]:  # Ctrl-C or a closed generator: nothing left running
                 ray.cancel(ref, force=True)

@@ -26,7 +26,7 @@ from bench.errors import one_line
 from bench.learn import classifier
 from bench.run import artifacts, metrics
 from bench.run.environment import device_name, git_sha, library_versions
-from bench.run.measure import derive, derived_columns, device_timer, measure
+from bench.run.measure import derive, device_timer, measure, scalar_derived_columns
 from bench.run.results import ResultsStore
 from bench.run.timing import synchronize
 
@@ -115,8 +115,8 @@ def _held_out_columns(codec: ImageCodec, split) -> dict:
     held_out = measure(codec, test, warm_up=False)
     if codec.kind == "lossless" and len(held_out.mismatched):
         raise ValueError(f"lossless round trip of the test images alone differs on {len(held_out.mismatched)} images")
-    inputs = (len(held_out.payload), held_out.raw_bytes, 0, held_out.mse, held_out.enc_s, held_out.dec_s, len(test))
-    derived = derived_columns(*(np.float64(np.nan if v is None else v) for v in inputs))  # as `derive` does a row
+    derived = scalar_derived_columns(len(held_out.payload), held_out.raw_bytes, 0, held_out.mse, held_out.enc_s,
+                                     held_out.dec_s, len(test))
     return {"test_payload_bytes": len(held_out.payload), "test_bpp": float(derived["bpp"]), "test_mse": held_out.mse,
             "test_psnr": float(derived["psnr"]), "test_n_images": len(test), "held_out_s": time.perf_counter() - started}
 
