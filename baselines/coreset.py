@@ -16,7 +16,6 @@ counts, so they cost nothing more.
 
 from __future__ import annotations
 
-import functools
 import io
 import warnings
 
@@ -24,16 +23,11 @@ import numpy as np
 
 from bench import DatasetCodec, create_codec, register_codec
 from bench.api.profiles import ProfileSet
-from bench.coding.container import check_content, content_digest, seal, unseal
+from bench.coding.labelled_set import check_storage, pack_labelled_set, unpack_labelled_set
 from bench.data.mnist import Split
-from bench.errors import CorruptStreamError
 from bench.learn.classifier import N_CLASSES, Budget, build_classifier, train_classifier
 from bench.learn.model_cache import load_or_train
 
-FORMAT_VERSION = 2
-MAGIC = b"SUB2"
-#: The lossless byte codecs of baselines/bytestream.py a payload may use; the index is stored.
-BYTE_CODECS = ("gzip", "bz2", "lzma", "brotli", "zstd")
 PER_CLASS_SIZES = (1, 10, 50, 100)
 RANDOM_SEEDS = (0, 1, 2)
 #: The probe classifier whose last-layer gradients embed the images: "briefly trained" (10 Adam
@@ -47,49 +41,11 @@ RANDOM_SEEDS = (0, 1, 2)
 PROBE_BUDGET = Budget(epochs=0, min_steps=10, augment_small_sets=False)
 
 
-@functools.cache
-def _byte_codec(name: str):
-    """One whole-stream codec per name for the process: building zstd's compressors costs more than
-    decoding a 10-image set."""
-    return create_codec(name, framing="whole")
-
-
-def pack_labelled_subset(images: np.ndarray, labels: np.ndarray, byte_codec: str) -> bytes:
-    """Images sorted by class, stored as class counts + one losslessly compressed IDX stream."""
-    order = np.argsort(labels, kind="stable")
-    images = images[order]
-    counts = np.bincount(labels, minlength=N_CLASSES)
-    candidates = BYTE_CODECS if byte_codec == "best" else (byte_codec,)
-    streams = {name: _byte_codec(name).compress(images) for name in candidates}
-    best = min(streams, key=lambda name: len(streams[name]))
-    header = {"v": FORMAT_VERSION, "codec": best, "counts": [int(c) for c in counts]}
-    return seal(MAGIC, header, streams[best], content_digest(images))
-
-
-def unpack_labelled_subset(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    header, body, digest = unseal(data, MAGIC)
-    if header.get("v") != FORMAT_VERSION:
-        raise CorruptStreamError(f"subset stream has format version {header.get('v')}, expected {FORMAT_VERSION}")
-    if header.get("codec") not in BYTE_CODECS:
-        raise CorruptStreamError("subset stream names a byte codec that does not exist (corrupt stream)")
-    counts = header.get("counts")
-    if (not isinstance(counts, list) or len(counts) != N_CLASSES
-            or not all(type(c) is int and c >= 0 for c in counts)):  # `type`: a bool is no count
-        raise CorruptStreamError("subset stream has no valid class counts (corrupt stream)")
-    # Nothing is sized by the counts: they must match what the body decodes to.
-    images = _byte_codec(header["codec"]).decompress(body)
-    if images.shape[1:] != (28, 28) or len(images) != sum(counts):
-        raise CorruptStreamError(f"subset stream holds {images.shape} images, its header says {sum(counts)} (corrupt)")
-    check_content(images, digest)
-    return images, np.repeat(np.arange(N_CLASSES, dtype=np.uint8), counts)
-
-
 class _SubsetCodec(DatasetCodec):
     """Base: subclasses choose the indices to keep; storage is shared."""
 
     def __init__(self, byte_codec: str = "best"):
-        if byte_codec != "best" and byte_codec not in BYTE_CODECS:
-            raise ValueError(f"byte_codec must be 'best' or one of {', '.join(BYTE_CODECS)}, got {byte_codec!r}")
+        check_storage("lossless", byte_codec)
         self.byte_codec = byte_codec
 
     def select(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -98,10 +54,10 @@ class _SubsetCodec(DatasetCodec):
     def compress_dataset(self, images: np.ndarray, labels: np.ndarray) -> bytes:
         keep = np.sort(self.select(images, labels))
         self.n_selected = len(keep)
-        return pack_labelled_subset(images[keep], labels[keep], self.byte_codec)
+        return pack_labelled_set(images[keep], labels[keep], byte_codec=self.byte_codec)
 
     def decompress_dataset(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
-        return unpack_labelled_subset(data)
+        return unpack_labelled_set(data)
 
     def extra_columns(self) -> dict:
         return {"n_selected": getattr(self, "n_selected", None)}
@@ -202,20 +158,175 @@ class KMedoidsCoreset(_SubsetCodec):
         return model.to(self.ctx.device).eval()
 
     def select(self, images, labels):
+        labels = np.asarray(labels, dtype=np.int64)
+        return self.medoids(self.embedding(images, labels), labels, self.per_class)
+
+    def embedding(self, images, labels) -> tuple[np.ndarray, np.ndarray]:
+        """The gradient embedding of every image (`gradient_embedding`) under the cached probe."""
+        return gradient_embedding(self._probe(images, labels), images, labels, self.ctx.device)
+
+    def medoids(self, embedding: tuple[np.ndarray, np.ndarray], labels: np.ndarray, per_class: int) -> np.ndarray:
+        """Per class, the indices of the `per_class` medoids of its images' gradients."""
         from sklearn_extra.cluster import KMedoids
 
-        labels = np.asarray(labels, dtype=np.int64)
-        error, feature = gradient_embedding(self._probe(images, labels), images, labels, self.ctx.device)
+        error, feature = embedding
         chosen = []
         for c in range(N_CLASSES):
             members = np.flatnonzero(labels == c)
-            if len(members) <= self.per_class:
+            if len(members) <= per_class:
                 chosen.append(members)
                 continue
             distances = pairwise_gradient_distances(error[members], feature[members])
             with warnings.catch_warnings():  # scikit-learn-extra 0.3 calls a helper sklearn 1.8 deprecates
                 warnings.simplefilter("ignore", FutureWarning)
-                medoids = KMedoids(self.per_class, metric="precomputed", method="alternate", init="k-medoids++",
+                medoids = KMedoids(per_class, metric="precomputed", method="alternate", init="k-medoids++",
                                    max_iter=300, random_state=self.ctx.seed).fit(distances)
             chosen.append(members[np.unique(medoids.medoid_indices_)])
         return np.concatenate(chosen)
+
+# --------------------------------------------------------------------------- compressed coresets
+
+#: The byte budgets of the full suite's sweep (1 KB to 100 KB), and the storages swept at each.
+BUDGETS = (1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 100_000)
+#: Binary storage in the sweep: it kept the most accuracy per byte of the storages tried (docs/codecs.md);
+#: one WebP mosaic point per codec is there to show the comparison in a run's own rows.
+WEBP_POINT = {"budget_bytes": 16_000, "storage": "webp"}
+
+
+def _check_budget(budget_bytes) -> int:
+    if not isinstance(budget_bytes, int) or isinstance(budget_bytes, bool) or budget_bytes < 1:
+        raise ValueError(f"budget_bytes must be a positive integer, got {budget_bytes!r}")
+    return budget_bytes
+
+
+class _BudgetFilled(DatasetCodec):
+    """Base of the compressed coresets: the same number of images of each class, as many as fit in
+    `budget_bytes` once stored with a lossy `storage` (bench.coding.labelled_set): smaller images,
+    so more of them in the same bytes. Subclasses choose which k images of each class."""
+
+    family_of_selection = ""
+
+    def __init__(self, budget_bytes: int = 16_000, storage: str = "binary", quality: int = 0,
+                 byte_codec: str = "best"):
+        self.budget_bytes = _check_budget(budget_bytes)
+        check_storage(storage, byte_codec, quality)
+        self.storage, self.quality, self.byte_codec = storage, quality, byte_codec
+
+    def choose(self, images: np.ndarray, labels: np.ndarray, per_class: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _stream(self, images, labels, per_class: int) -> bytes:
+        keep = np.sort(self.choose(images, labels, per_class))
+        return pack_labelled_set(images[keep], labels[keep], self.storage, self.byte_codec, self.quality)
+
+    def fill(self, images, labels, first_guess: int) -> tuple[int, bytes]:
+        """The largest per-class count whose stream fits the budget, searched from `first_guess`:
+        the stream's size grows with the count by about the same bytes per step, so each step jumps
+        to the count the last size predicts, then walks the last steps one by one."""
+        largest = int(np.bincount(labels, minlength=N_CLASSES).max())
+        sizes: dict[int, bytes] = {}
+
+        def stream(k: int) -> bytes:
+            if k not in sizes:
+                sizes[k] = self._stream(images, labels, k)
+            return sizes[k]
+
+        k = max(1, min(first_guess, largest))
+        for _ in range(8):
+            guess = max(1, min(largest, int(k * self.budget_bytes / len(stream(k)))))
+            if guess == k:
+                break
+            k = guess
+        while k > 1 and len(stream(k)) > self.budget_bytes:
+            k -= 1
+        if len(stream(k)) > self.budget_bytes:
+            raise ValueError(f"budget_bytes={self.budget_bytes} is below the smallest {self.name} stream "
+                             f"(1 image per class under storage {self.storage}: {len(stream(1))} B)")
+        while k < largest and len(stream(k + 1)) <= self.budget_bytes:
+            k += 1
+        return k, stream(k)
+
+    def compress_dataset(self, images: np.ndarray, labels: np.ndarray) -> bytes:
+        labels = np.asarray(labels)
+        self.per_class, payload = self.fill(images, labels, self.first_guess(images, labels))
+        self.n_selected = self.per_class * N_CLASSES
+        return payload
+
+    def first_guess(self, images, labels) -> int:
+        return 1
+
+    def decompress_dataset(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        return unpack_labelled_set(data)
+
+    def extra_columns(self) -> dict:
+        return {"n_selected": getattr(self, "n_selected", None), "per_class": getattr(self, "per_class", None)}
+
+
+def _compressed_configs(seeds=(None,)) -> list[dict]:
+    def seeded(config: dict, seed) -> dict:
+        return config if seed is None else {**config, "seed": seed}
+
+    binary = [seeded({"budget_bytes": b}, seed) for b in BUDGETS for seed in seeds]
+    return binary + [seeded(WEBP_POINT, seeds[0])]
+
+
+@register_codec("compressed-random", configs=_compressed_configs(RANDOM_SEEDS))
+class CompressedRandom(_BudgetFilled):
+    """Random images of each class (a seeded order per class; the first k kept), as many as fit the
+    byte budget under a lossy storage."""
+
+    def __init__(self, budget_bytes: int = 16_000, storage: str = "binary", quality: int = 0,
+                 byte_codec: str = "best", seed: int = 0):
+        super().__init__(budget_bytes, storage, quality, byte_codec)
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = seed
+        self._orders: dict | None = None
+
+    def choose(self, images, labels, per_class):
+        if self._orders is None:
+            rng = np.random.default_rng(self.seed)
+            self._orders = {c: rng.permutation(np.flatnonzero(labels == c)) for c in range(N_CLASSES)}
+        return np.concatenate([self._orders[c][:per_class] for c in range(N_CLASSES)])
+
+    def first_guess(self, images, labels):
+        # Sizes grow monotonically with k here (each k's images include k-1's): double, then bisect,
+        # so no stream much larger than the budget is ever compressed.
+        largest = int(np.bincount(labels, minlength=N_CLASSES).max())
+
+        def fits(k: int) -> bool:
+            return len(self._stream(images, labels, k)) <= self.budget_bytes
+
+        low, high = 1, 2
+        while high <= largest and fits(high):
+            low, high = high, 2 * high
+        high = min(high - 1, largest)
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if fits(mid) else (low, mid - 1)
+        return low
+
+
+@register_codec("compressed-kmedoids", configs=_compressed_configs())
+class CompressedKMedoids(_BudgetFilled):
+    """The k-medoids coreset's images (kmedoids-coreset), as many per class as fit the byte budget
+    under a lossy storage. The first count tried is what the same budget holds of random images."""
+
+    uses_torch = True
+
+    def __init__(self, budget_bytes: int = 16_000, storage: str = "binary", quality: int = 0,
+                 byte_codec: str = "best"):
+        super().__init__(budget_bytes, storage, quality, byte_codec)
+        self._embedding = None
+
+    def choose(self, images, labels, per_class):
+        # The kmedoids-coreset codec's probe and medoids: its cells and these share one cached probe.
+        coreset = create_codec("kmedoids-coreset", self.ctx, per_class=per_class)
+        labels = np.asarray(labels, dtype=np.int64)
+        if self._embedding is None:
+            self._embedding = coreset.embedding(images, labels)
+        return coreset.medoids(self._embedding, labels, per_class)
+
+    def first_guess(self, images, labels):
+        proxy = CompressedRandom(self.budget_bytes, self.storage, self.quality, self.byte_codec)
+        return proxy.first_guess(images, labels)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from bench_baselines.coreset import pairwise_gradient_distances, unpack_labelled_subset
+from bench.coding.labelled_set import unpack_labelled_set
+from bench_baselines.coreset import pairwise_gradient_distances
 
 from bench import create_codec
 from bench.api.codec import RunContext
@@ -54,7 +55,7 @@ def test_damaged_subset_streams_are_clean_errors(train_slice):
     payload = create_codec("random-subset", per_class=2).compress_dataset(train_slice.images, train_slice.labels)
     for damaged in (payload[:5], payload[:-3], payload + b"\0", bytes([9]) + payload[1:], payload[:1] + b"\x77" + payload[2:]):
         with pytest.raises(CorruptStreamError):
-            unpack_labelled_subset(damaged)
+            unpack_labelled_set(damaged)
 
 
 def test_bench_run_scores_dataset_codecs_end_to_end(tmp_path):
