@@ -54,7 +54,8 @@ def _framings(name: str) -> list[tuple[str, dict]]:
 MAIN = Suite(
     "main",
     "every family over the whole dataset, three to five points per lossy family, "
-    "coresets and random subsets at 1/10/50 per class (random ones with three seeds), LGC's main configuration",
+    "coresets and random subsets at 1/10/50 per class (random ones with three seeds), LGC's main configuration, "
+    "compressed coresets at 4/16/64 KB (random ones at 16 KB, three seeds), distillation at 1 and 10 images per class",
     (
         # Longest first (training from empty caches, then coding 70,000 images).
         ("lgc", {"variant": "cvae", "width": 16, "covariance": "diag", "components": "bic", "precision": "int8",
@@ -75,6 +76,9 @@ MAIN = Suite(
         *_framings("brotli"),
         ("ar-mnist", {"k": 10}),
         ("ar-mnist", {"k": 200}),
+        ("distilled", {"images_per_class": 10}),
+        ("distilled", {"images_per_class": 1}),
+        *[("compressed-kmedoids", {"budget_bytes": b}) for b in (4_000, 16_000, 64_000)],
         ("kmedoids-coreset", {"per_class": 1}),
         ("kmedoids-coreset", {"per_class": 10}),
         ("kmedoids-coreset", {"per_class": 50}),
@@ -94,6 +98,7 @@ MAIN = Suite(
         ("jpeg", {"quality": 90}),
         ("full-train-set", {"byte_codec": "lzma"}),
         *[("random-subset", {"per_class": k, "seed": s}) for k in (1, 10, 50) for s in (0, 1, 2)],
+        *[("compressed-random", {"budget_bytes": 16_000, "seed": s}) for s in (0, 1, 2)],
         ("png", {}),
         *_framings("gzip"),
         *_framings("bz2"),
