@@ -14,6 +14,7 @@ import pytest
 from bench import DatasetCodec, ImageCodec, register_codec
 from bench.api.registry import _REGISTRY, list_codecs, report_columns
 from bench.cli import main
+from bench.report import dataset_frontier
 from bench.report import render as report
 from bench.report.render import build_context, pareto_mask, render_report
 from bench.run import artifacts
@@ -325,7 +326,32 @@ def test_the_accuracy_plot_draws_every_family_in_panels_by_kind_with_the_pareto_
     assert all(ax.get_xscale() == "log" for ax in axes[:len(panels) + 1])
     frontier = summary[summary["pareto_accuracy"]]
     assert len(figure.key) == len(frontier) > 1
-    assert [t.get_text() for t in main.texts] == [str(i) for i in range(1, len(frontier) + 1)]
+    numbers = [t.get_text() for t in main.texts if t.get_text().isdigit()]
+    assert numbers == [str(i) for i in range(1, len(frontier) + 1)]
+    # The published distillation figures are there, labelled as such, beside the measured points.
+    assert {"DM 1", "DC 10", "KIP-ConvNet 50"} <= {t.get_text() for t in main.texts}
+    assert "published, not measured here" in figure.caption
+
+
+def test_the_equal_bytes_table_takes_each_familys_best_within_each_budget():
+    table = _table([
+        _row("kmedoids-coreset", "dataset", 1_500 * 8 / (60_000 * 784), 0.70, payload_bytes=1_500, params='{"per_class": 1}',
+             config="kmedoids-coreset:per_class=1"),
+        _row("kmedoids-coreset", "dataset", 15_000 * 8 / (60_000 * 784), 0.95, payload_bytes=15_000,
+             params='{"per_class": 10}', config="kmedoids-coreset"),
+        *[_row("compressed-random", "dataset", 1_900 * 8 / (60_000 * 784), acc, payload_bytes=b,
+               params=f'{{"budget_bytes": 2000, "seed": {s}}}', config=f"compressed-random:budget_bytes=2000,seed={s}")
+          for s, (acc, b) in enumerate([(0.90, 1_950), (0.92, 1_990), (0.88, 1_940)])],
+    ])
+    summary = report.annotate(report.summarise(report.normalise(table)), report.FullAccuracy(99.0, "x"), 100.0)
+    budgets = dataset_frontier.budget_table(summary)
+    assert budgets["families"] == ["kmedoids-coreset", "compressed-random"]
+    by_budget = {r["budget"]: r for r in budgets["rows"]}
+    assert by_budget["1,000"]["cells"] == ["–", "–"] and by_budget["1,000"]["margin"] == "–"
+    # 2 KB: the coreset's 1,500 B point and the mean of the three seeds (largest payload of the three).
+    assert by_budget["2,000"]["cells"] == ["70.00 (1,500 B)", "90.00 ± 2.00 (1,990 B)"]
+    assert by_budget["2,000"]["margin"] == "+20.00"
+    assert by_budget["16,000"]["cells"][0] == "95.00 (15,000 B)" and by_budget["16,000"]["margin"] == "+0.00"
 
 
 def test_held_out_figures_are_the_headline_and_decide_the_pareto_marks():
@@ -469,6 +495,7 @@ def open_in_chromium(page_path: Path, screenshot: Path) -> dict:
             seen["size_kinds"] = page.eval_on_selector_all("table.sizes tbody[data-kind]",
                                                            "els => els.map(e => e.dataset.kind)")
             seen["container_rows"] = page.locator("table.containers tbody tr").count()
+            seen["budget_rows"] = page.locator("table[data-table='dataset-budgets'] tbody tr").count()
             seen["sections"] = page.eval_on_selector_all("h2[id]", "els => els.map(e => e.id)")
             seen["nav"] = page.eval_on_selector_all("nav a", "els => els.map(e => e.getAttribute('href'))")
             seen["protocol"] = page.locator("p[data-protocol]").inner_text()
@@ -512,6 +539,7 @@ def test_a_small_real_run_renders_a_report_chromium_loads(tmp_path):
     # code too; the original, the WebP output and the four decoded training sets.
     assert seen["container_rows"] == 6, seen["container_rows"]
     assert seen["pareto_key"] == 1
+    assert seen["budget_rows"] == len(dataset_frontier.BUDGETS)  # the equal-bytes table of the dataset codecs
     assert "Classifier protocol" in seen["protocol"] and "60,000 training images" in seen["protocol"]
     assert "(from the full-train-set row)" in seen["protocol"]
     assert seen["concurrency"].startswith(("Concurrency:", "The table does not record"))

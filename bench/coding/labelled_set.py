@@ -21,7 +21,6 @@ other pixels is still caught.
 from __future__ import annotations
 
 import functools
-import io
 
 import numpy as np
 
@@ -90,22 +89,17 @@ def _tiles(mosaic: np.ndarray, n: int) -> np.ndarray:
 
 
 def _webp(mosaic: np.ndarray, quality: int) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(mosaic, mode="L").save(buffer, "WEBP", quality=quality, method=6)
-    return buffer.getvalue()
+    return _webp_codec(quality).encode_image(mosaic)
 
 
 def _unwebp(body: bytes) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    return _webp_codec(0).decode_image(body)  # the quality is the encoder's only
 
-    try:
-        with Image.open(io.BytesIO(body)) as image:
-            image.load()
-            return np.asarray(image.convert("L"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise CorruptStreamError(f"subset stream's WebP mosaic does not decode ({exc})") from None
+
+@functools.cache
+def _webp_codec(quality: int):
+    """The registry's WebP codec (baselines/image.py), used on the whole mosaic as one image."""
+    return create_codec("webp-lossy", quality=quality)
 
 
 def stored_form(images: np.ndarray, storage: str) -> np.ndarray:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.report import dataset_frontier
 from bench.run import artifacts
 from bench.run.measure import derived_columns
 from bench.run.results import COLUMNS, load_table
@@ -465,16 +466,9 @@ class Styles:
 
 def _merge_seeds(rows: pd.DataFrame) -> pd.DataFrame:
     """Configurations that differ only in their `seed` parameter become one point: mean and spread."""
-    def without_seed(params) -> str:
-        try:
-            values = json.loads(params) if isinstance(params, str) else {}
-        except ValueError:
-            return str(params)
-        return json.dumps({k: v for k, v in values.items() if k != "seed"}, sort_keys=True)
-
     if rows.empty:
         return rows.assign(n_seeds=pd.Series(dtype=int))
-    keyed = rows.assign(setting=rows["params"].map(without_seed), n_seeds=1)
+    keyed = rows.assign(setting=rows["params"].map(dataset_frontier.without_seed), n_seeds=1)
     merged = []
     for _, group in keyed.groupby(["codec", "split", "setting"], sort=False):
         row = group.iloc[0].copy()
@@ -607,20 +601,42 @@ def figure_accuracy(frame: pd.DataFrame, full: FullAccuracy, styles: Styles) -> 
         handles.append(Line2D([], [], color="0.25", linestyle="--", label=f"full-data accuracy ({full.percent:.2f}%)"))
     if len(frontier):
         handles.append(Line2D([], [], color="0.55", label="Pareto frontier (numbered)"))
-    _legend_outside(main, handles, [h.get_label() for h in handles], title="kind")
     _error_scale(main)
     main.set_ylim(*_accuracy_limits(rows["accuracy_pct"]))
     main.set_ylabel("test accuracy (%)")
     main.set_title("every codec family", fontsize=10, loc="left")
+    published = dataset_frontier.published_points()
+    published_on = [main] + [ax for ax, kind in zip(axes[1:], kinds, strict=True) if kind == "dataset"]
+    if "dataset" in kinds:
+        figure.caption += (" Grey stars: published dataset-distillation figures (DC, DM, KIP-ConvNet at 1/10/50 "
+                           "images per class; ConvNet judge, their own protocol), placed at the bytes of that "
+                           "many 8-bit images: published, not measured here. In the dataset panel the green "
+                           "steps join the best dataset codec at each size.")
+        for ax in published_on:
+            ax.plot(published["bpp"], published["accuracy_pct"], linestyle="none", marker="*", markersize=9,
+                    color="0.6", markerfacecolor="none", zorder=1,
+                    label="published distillation (not measured here)" if ax is not main else None)
+        for _, r in published.iterrows():
+            main.annotate(f"{r['method']} {r['images_per_class']}", (r["bpp"], r["accuracy_pct"]), xytext=(3, -9),
+                          textcoords="offset points", fontsize=6, color="0.45")
+        handles.append(Line2D([], [], color="0.6", marker="*", linestyle="none", markerfacecolor="none",
+                              label="published distillation (not measured here)"))
+    _legend_outside(main, handles, [h.get_label() for h in handles], title="kind")
     for ax, kind in zip(axes[1:], kinds, strict=True):
         group_rows = per_kind[kind]
         ceiling = rows[rows["ceiling"]]
         for family, group in group_rows.groupby("family", sort=True):
             draw(ax, group, family, _family_label(family, group))
+        if kind == "dataset":
+            best = group_rows[pareto_mask(group_rows["head_bpp"].to_numpy(),
+                                          100 - group_rows["accuracy_pct"].to_numpy())].sort_values("head_bpp")
+            ax.step(best["head_bpp"], best["accuracy_pct"], where="post", color=KIND_COLOURS["dataset"][0],
+                    linewidth=1.0, alpha=0.6, zorder=0, label="best dataset codec at each size")
         for family, group in ceiling.groupby("family", sort=False):
             draw(ax, group, family, f"{family} (ceiling)")
         _error_scale(ax)
-        ax.set_ylim(*_accuracy_limits(pd.concat([group_rows["accuracy_pct"], ceiling["accuracy_pct"]])))
+        shown = [group_rows["accuracy_pct"], ceiling["accuracy_pct"]] + ([published["accuracy_pct"]] if kind == "dataset" else [])
+        ax.set_ylim(*_accuracy_limits(pd.concat(shown)))
         ax.set_ylabel("accuracy (%)", fontsize=9)
         n = group_rows["family"].nunique()
         ax.set_title(f"{KIND_LABELS.get(kind, kind)}: {n} famil{'y' if n == 1 else 'ies'}", fontsize=10, loc="left")
@@ -1033,6 +1049,7 @@ def build_context(table: pd.DataFrame, artifact_dir: Path, source: Path,
         "max_reps": int(summary["n_reps"].max()) if len(summary) else 0,
         "size_tables": [size_table(summary, split) for split in ordered_splits(summary)],
         "container_tables": container_tables(summary),
+        "dataset_budgets": dataset_frontier.budget_table(summary),
         "full_accuracy": full,
         "protocol": protocol_paragraph(frame[on_main], full),
         "concurrency_note": concurrency_note(summary),

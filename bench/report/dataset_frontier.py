@@ -1,0 +1,103 @@
+"""Dataset codecs at equal bytes: the best accuracy of each family within each byte budget, and the
+published dataset-distillation figures that no paper counted in bytes.
+
+The published figures are reference points, not measurements of this bench: MNIST, ConvNet judge,
+synthetic images stored as float32 in the papers; placed here at what the same number of images costs
+as raw 8-bit pixels (784 B each), which is what a reader could store them in at most.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+#: (method, images per class, test accuracy %, source).
+PUBLISHED_DISTILLATION = (
+    ("DC", 1, 91.7, "Zhao et al., Dataset Condensation with Gradient Matching, ICLR 2021"),
+    ("DC", 10, 97.4, "Zhao et al., Dataset Condensation with Gradient Matching, ICLR 2021"),
+    ("DC", 50, 98.8, "Zhao et al., Dataset Condensation with Gradient Matching, ICLR 2021"),
+    ("DM", 1, 89.7, "Zhao & Bilen, Dataset Condensation with Distribution Matching, WACV 2023"),
+    ("DM", 10, 97.5, "Zhao & Bilen, Dataset Condensation with Distribution Matching, WACV 2023"),
+    ("DM", 50, 98.6, "Zhao & Bilen, Dataset Condensation with Distribution Matching, WACV 2023"),
+    ("KIP-ConvNet", 1, 96.5, "Nguyen et al., Dataset Distillation with Infinitely Wide Convolutional Networks, 2021"),
+    ("KIP-ConvNet", 10, 99.1, "Nguyen et al., Dataset Distillation with Infinitely Wide Convolutional Networks, 2021"),
+    ("KIP-ConvNet", 50, 99.5, "Nguyen et al., Dataset Distillation with Infinitely Wide Convolutional Networks, 2021"),
+)
+PIXELS_PER_IMAGE = 784
+TRAIN_PIXELS = 60_000 * PIXELS_PER_IMAGE
+#: The budgets of the table (bytes): about 1 KB to 100 KB.
+BUDGETS = (1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 100_000)
+#: The families compared, in the table's column order (a family absent from the rows is left out).
+FAMILIES = ("random-subset", "kmedoids-coreset", "compressed-random", "compressed-kmedoids", "distilled", "lgc")
+BASELINE_FAMILY = "kmedoids-coreset"
+
+
+def published_points() -> pd.DataFrame:
+    """The published figures with their 8-bit storage cost and its bits per train pixel."""
+    frame = pd.DataFrame(PUBLISHED_DISTILLATION, columns=["method", "images_per_class", "accuracy_pct", "source"])
+    frame["bytes_8bit"] = frame["images_per_class"] * 10 * PIXELS_PER_IMAGE
+    frame["bpp"] = frame["bytes_8bit"] * 8 / TRAIN_PIXELS
+    return frame
+
+
+def without_seed(params) -> str:
+    """A row's parameters (JSON) without `seed`: configurations that differ only by seed share it."""
+    try:
+        values = json.loads(params) if isinstance(params, str) else {}
+    except ValueError:
+        return str(params)
+    return json.dumps({k: v for k, v in values.items() if k != "seed"}, sort_keys=True)
+
+
+def settings(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset-codec setting (seeds merged): mean and spread of the accuracy, the largest
+    payload over the seeds (what a budget must hold), the number of seeds."""
+    rows = summary[(summary["kind"] == "dataset") & summary["accuracy"].notna()]
+    if rows.empty:
+        return pd.DataFrame(columns=["family", "config", "accuracy_pct", "accuracy_std_pct", "payload_bytes", "n_seeds"])
+    keyed = rows.assign(setting=rows["params"].map(without_seed), accuracy_pct=rows["accuracy"] * 100)
+    merged = []
+    for (family, _, _), group in keyed.groupby(["family", "codec", "setting"], sort=False):
+        merged.append({
+            "family": family,
+            "config": group["config"].iloc[0] if len(group) == 1 else f"{group['config'].iloc[0]} ({len(group)} seeds)",
+            "accuracy_pct": group["accuracy_pct"].mean(),
+            "accuracy_std_pct": group["accuracy_pct"].std() if len(group) > 1 else np.nan,
+            "payload_bytes": int(group["payload_bytes"].max()),
+            "n_seeds": len(group),
+        })
+    return pd.DataFrame(merged)
+
+
+def budget_table(summary: pd.DataFrame) -> dict | None:
+    """Per budget, the best setting of each family whose payload fits it, and the overall best with its
+    margin over the plain k-medoids coreset. None when the rows hold no dataset codec."""
+    table = settings(summary)
+    if table.empty:
+        return None
+    families = [f for f in FAMILIES if f in set(table["family"])]
+    families += sorted(set(table["family"]) - set(families) - {"full-train-set"})
+    rows = []
+    for budget in BUDGETS:
+        fits = table[table["payload_bytes"] <= budget]
+        cells, best = [], None
+        for family in families:
+            candidates = fits[fits["family"] == family]
+            if candidates.empty:
+                cells.append("–")
+                continue
+            top = candidates.loc[candidates["accuracy_pct"].idxmax()]
+            spread = f" ± {top['accuracy_std_pct']:.2f}" if top["n_seeds"] > 1 else ""
+            cells.append(f"{top['accuracy_pct']:.2f}{spread} ({top['payload_bytes']:,} B)")
+            if best is None or top["accuracy_pct"] > best["accuracy_pct"]:
+                best = top
+        baseline = fits[fits["family"] == BASELINE_FAMILY]
+        margin = "–"
+        if best is not None and not baseline.empty:
+            margin = f"{best['accuracy_pct'] - baseline['accuracy_pct'].max():+.2f}"
+        rows.append({"budget": f"{budget:,}", "cells": cells,
+                     "best": "–" if best is None else f"{best['config']}: {best['accuracy_pct']:.2f}%",
+                     "margin": margin})
+    return {"families": families, "rows": rows}
