@@ -32,8 +32,12 @@ EXACT_KEYS = ("bytes", "bpp")
 #: per-class mixtures (K by BIC) and the classifier on 1,000 sampled images turn last-bit float
 #: differences into other samples. The same tree (f89a707) measured on an AMD EPYC (golden.json) and
 #: on an Intel Xeon with AVX-512: accuracy up to 0.053 apart (lgc:variant=vanilla 0.2796 / 0.3324),
-#: bytes up to 2.2% (82,154 / 80,385).
-CPU_SENSITIVE_BANDS = {"lgc": (0.04, 0.07)}
+#: bytes up to 2.2% (82,154 / 80,385). The CI machine of 2026-12-02 (ca72336, "AMD EPYC" of another
+#: speed) let BIC choose more components for the main model: 67,343 bytes against 62,826 (+7.2%) for
+#: lgc, lgc:sharpen=1.0 and lgc:precision=float32, every other entry within the bands. A broken codec
+#: (no mixture, untrained autoencoder, a wrong precision) moves bytes by 17% or more (lgc:components=1,
+#: lgc:width=8, float32 in golden.json), which the 9% band still catches.
+CPU_SENSITIVE_BANDS = {"lgc": (0.09, 0.07)}
 
 
 def bands(name: str) -> tuple[float, float]:
