@@ -10,13 +10,11 @@ go into `extra_info` and are gated by test_golden.py.
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
 from bench.api.registry import config_label, get_entry, parse_spec
-from bench.report.dataset_frontier import without_seed
 from bench.run.environment import device_name
 from bench.run.measure import Timer, derive, measure
 from bench.run.timing import synchronize
@@ -30,7 +28,7 @@ def one_per_code_path(configs):
     random subset, the same code and the same amount of work: 24 of the 127, about 100 s of CI)."""
     seen, kept = set(), []
     for name, params in configs:
-        key = (name, without_seed(json.dumps(params, sort_keys=True, default=str)))
+        key = config_label(name, {k: v for k, v in params.items() if k != "seed"})
         if key not in seen:
             seen.add(key)
             kept.append((name, params))
