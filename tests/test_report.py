@@ -577,3 +577,19 @@ def test_the_headline_table_shows_each_family_once_at_its_cheapest_good_configur
     assert "777,000 ‡" in body["pca"]
     assert "†" in body["jpeg"]  # never within a point: its most accurate row, marked
     assert "99.00" in body["gzip"]  # a lossless codec sits at the full-data accuracy
+
+
+def test_the_report_gives_bd_rates_against_webp_beside_the_rate_distortion_plot(tmp_path):
+    """Four WebP rates and four of a codec with half WebP's MSE at each rate: +3 dB at equal rate."""
+    rows = [_lossy_row("webp-lossy", {"quality": q}, bpp=b, family="webp-lossy")
+            for q, b in zip((10, 30, 60, 90), (0.2, 0.4, 0.8, 1.6), strict=True)]
+    rows += [{**_lossy_row("pca", {"step": s}, bpp=b, family="pca"), "mse": 0.005 / b}
+             for s, b in zip((0.8, 0.4, 0.2, 0.1), (0.2, 0.4, 0.8, 1.6), strict=True)]
+    (tmp_path / "run").mkdir()
+    _table(rows).to_csv(tmp_path / "run" / "results.csv", index=False)
+    page = render_report(tmp_path / "run").read_text()
+    assert 'data-table="bd-rate"' in page
+    table = page[page.index('data-table="bd-rate"'):]
+    table = table[: table.index("</table>")]
+    # PSNR = 10 log10(bpp / 0.01) for WebP, +3.01 dB for pca: pca needs 1/2 the bits over the overlap.
+    assert "<td>pca</td>" in table and "-50.0%" in table

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.report import dataset_frontier
+from bench.report import bd_rate, dataset_frontier
 from bench.run import artifacts
 from bench.run.measure import derived_columns
 from bench.run.results import COLUMNS, load_table
@@ -1050,6 +1050,7 @@ def build_context(table: pd.DataFrame, artifact_dir: Path, source: Path,
         "size_tables": [size_table(summary, split) for split in ordered_splits(summary)],
         "container_tables": container_tables(summary),
         "dataset_budgets": dataset_frontier.budget_table(summary),
+        "bd_rates": bd_rate.bd_rate_table(summary),
         "full_accuracy": full,
         "protocol": protocol_paragraph(frame[on_main], full),
         "concurrency_note": concurrency_note(summary),
