@@ -64,6 +64,15 @@ def test_cells_of_one_codec_stay_together_in_suite_order():
     assert [[c.label for c in group] for group in group_by_codec(cells)] == [["raw", "raw:framing=per-image"], ["gzip"]]
 
 
+def test_configurations_with_models_of_their_own_are_groups_of_their_own():
+    ctx = RunContext(profile="smoke")
+    cells = plan([("hyperprior", {"lam": 0.001}), ("hyperprior", {"lam": 0.002}), ("conv-ae", {"step": 1.0}),
+                  ("hyperprior", {"lam": 0.001, "mean": False}), ("conv-ae", {"step": 2.0})], "test", 10, 1, ctx)
+    assert [[c.label for c in group] for group in group_by_codec(cells)] == [
+        ["hyperprior:lam=0.001"], ["hyperprior:lam=0.002"], ["conv-ae", "conv-ae:step=2.0"],
+        ["hyperprior:lam=0.001,mean=False"]]
+
+
 class _DeadProcess:
     exitcode = -9
 

@@ -38,6 +38,7 @@ CODECS = {
     "conv-ae": ("conv-ae", {}, "sealed"),
     "pca": ("pca", {}, "sealed"),
     "pca-cnn": ("pca-cnn", {}, "sealed"),
+    "hyperprior": ("hyperprior", {}, "sealed"),
     "bican-raw": ("bican", {"entropy_coded": False}, "sealed"),
     "bican-coded": ("bican", {"entropy_coded": True}, "sealed"),
     "ar-mnist": ("ar-mnist", {"k": 10}, "sealed"),

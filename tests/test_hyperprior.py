@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from bench_codecs.hyperprior import MAGIC, SCALE_TABLE, gaussian_tables, scale_indices
 
 from bench import create_codec
 from bench.api.codec import RunContext
@@ -13,7 +14,6 @@ from bench.coding.container import seal, unseal
 from bench.coding.reproducible import IncompatibleDecoderError
 from bench.data.mnist import load_split
 from bench.errors import BenchError, CodecError, CorruptStreamError
-from bench_codecs.hyperprior import MAGIC, SCALE_TABLE, gaussian_tables, scale_indices
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def cache(tmp_path_factory):
 def fitted(train_slice, cache):
     codecs = {}
     for mean in (True, False):
-        codec = create_codec("hyperprior", RunContext(profile="smoke", cache_dir=cache), mean=mean, step=0.7)
+        codec = create_codec("hyperprior", RunContext(profile="smoke", cache_dir=cache), mean=mean)
         codec.fit(train_slice)
         codecs[mean] = codec
     return codecs
@@ -80,7 +80,7 @@ def test_a_decoder_refuses_other_float_settings_another_model_and_damage(fitted,
     header["float"]["threads"] = 7
     with pytest.raises(IncompatibleDecoderError, match="threads=7"):
         codec.decompress(seal(MAGIC, header, body, digest))
-    other = create_codec("hyperprior", RunContext(profile="smoke", cache_dir=tmp_path, seed=1), step=0.7)
+    other = create_codec("hyperprior", RunContext(profile="smoke", cache_dir=tmp_path, seed=1))
     other.fit(train_slice)
     with pytest.raises(CorruptStreamError, match="different trained model"):
         other.decompress(stream)
@@ -98,7 +98,7 @@ def test_a_fresh_process_decodes_the_file_to_the_same_images(fitted, cache, test
         "import numpy as np, sys, torch\n"
         "from bench import create_codec\nfrom bench.data.mnist import load_split\nfrom bench.api.codec import RunContext\n"
         "torch.set_num_threads(2)  # another default than the encoder's: the coder pins its own\n"
-        f"codec = create_codec('hyperprior', RunContext(profile='smoke', cache_dir={str(cache)!r}), step=0.7)\n"
+        f"codec = create_codec('hyperprior', RunContext(profile='smoke', cache_dir={str(cache)!r}))\n"
         "codec.fit(load_split('train', limit=2000))\n"
         f"out = codec.decompress(open({str(tmp_path / 'stream.bin')!r}, 'rb').read())\n"
         f"sys.exit(0 if np.array_equal(out, np.load({str(tmp_path / 'expected.npy')!r})) else 3)\n"
@@ -107,6 +107,6 @@ def test_a_fresh_process_decodes_the_file_to_the_same_images(fitted, cache, test
 
 
 def test_bad_parameters_are_refused_in_one_line():
-    for bad in ({"lam": 0}, {"lam": "x"}, {"mean": "yes"}, {"step": -1}, {"step": True}):
+    for bad in ({"lam": 0}, {"lam": "x"}, {"lam": True}, {"mean": "yes"}):
         with pytest.raises(CodecError, match="^hyperprior: "):
             create_codec("hyperprior", **bad)

@@ -18,7 +18,8 @@ from bench.cli import main
 from bench.learn.classifier import CLASSIFIER_PROFILES
 from bench.learn.model_cache import load_or_train
 
-LEARNED = {"ar-mnist", "bican", "conv-ae", "kmedoids-coreset", "lgc", "pca-cnn", "pixelcnn", "weightless"}
+LEARNED = {"ar-mnist", "bican", "conv-ae", "hyperprior", "kmedoids-coreset", "lgc", "pca-cnn", "pixelcnn",
+           "weightless"}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -64,6 +64,11 @@ class Codec:
     #: "cpu" whatever device the run asked for, and only torch codecs wait for the GPU when timed.
     uses_torch: ClassVar[bool] = False
 
+    #: Parameters that pick a model of its own: configurations differing in one of them train and share
+    #: nothing, so an executor may run them side by side (the others of one codec run one after another,
+    #: so a model they share is trained once). Empty: every configuration may share a model.
+    model_params: ClassVar[tuple[str, ...]] = ()
+
     #: A learned codec's training budgets (`bench.api.profiles`); None for codecs that train nothing.
     profiles: ClassVar[ProfileSet | None] = None
 

@@ -48,7 +48,7 @@ DPI = 100
 LEGEND_ROWS = 24  # legend entries per column
 
 #: Columns the report reads besides COLUMNS; any of them may be absent.
-EXTRA_NUMERIC = ["nominal_ratio", "nominal_compression_pct", "ideal_bpp", "ratio_vs_gzip", "n_decoded", "accuracy_std",
+EXTRA_NUMERIC = ["nominal_ratio", "nominal_compression_pct", "ideal_bpp", "likelihood_bpp", "ratio_vs_gzip", "n_decoded", "accuracy_std",
                  "full_accuracy",
                  *(f"mse_digit{d}" for d in range(10)),
                  *(f"{prefix}{c}_bytes" for prefix in ("", "orig_") for c in artifacts.CONTAINERS)]
@@ -294,6 +294,7 @@ def size_table(frame: pd.DataFrame, split: str) -> dict:
     rows = frame[frame["split"] == split]
     optional = [(c, label) for c, label in (("nominal_ratio", "nominal ratio (write-up)"),
                                              ("ideal_bpp", "ideal bpp (model estimate)"),
+                                             ("likelihood_bpp", "likelihood bpp (training model)"),
                                              ("ratio_vs_gzip", "ratio vs gzip"))
                 if rows[c].notna().any()]
     any_held_out = bool(rows["held_out"].any())

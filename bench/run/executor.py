@@ -7,7 +7,8 @@ An executor is anything with `run(cells, ctx) -> Iterator[row]` that yields exac
   cell alone on the machine.
 - `ProcessExecutor(jobs)`: cells side by side in `jobs` worker processes. The cells of one codec
   run in one worker, one after another, so configurations that share a trained model train it once
-  and never race for the model cache. Torch threads and per-image coding workers are split between
+  and never race for the model cache; configurations with models of their own (the codec's
+  `model_params`, e.g. hyperprior's one model per `lam`) are groups of their own. Torch threads and per-image coding workers are split between
   the jobs, so the machine is used but not oversubscribed.
 
 Every row says how many cells ran at once while it ran (`concurrent_cells`: 1 = alone), so a
@@ -24,6 +25,8 @@ import time
 from collections.abc import Iterable, Iterator
 
 from bench.api.codec import RunContext
+from bench.api.registry import get_entry
+from bench.errors import CodecError
 from bench.run.runner import Cell, failed_cell_row, run_cell
 
 
@@ -63,11 +66,21 @@ def default_jobs() -> int:
 
 
 def group_by_codec(cells: Iterable[Cell]) -> list[list[Cell]]:
-    """The cells of each codec together, codecs in the order they first appear (the suite's order)."""
-    groups: dict[str, list[Cell]] = {}
+    """The cells of each codec together, codecs in the order they first appear (the suite's order); a
+    codec's configurations that differ in its `model_params` (separate models) are groups of their own."""
+    groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
-        groups.setdefault(cell.codec, []).append(cell)
+        groups.setdefault((cell.codec, *_model_choice(cell)), []).append(cell)
     return list(groups.values())
+
+
+def _model_choice(cell: Cell) -> tuple:
+    try:
+        names = get_entry(cell.codec).cls.model_params
+    except CodecError:  # an unknown or broken codec: its cells fail on their own, one group is enough
+        return ()
+    params = cell.param_dict
+    return tuple(repr(params.get(name)) for name in names)
 
 
 def use_threads(threads: int) -> None:
