@@ -69,7 +69,7 @@ MAIN = Suite(
         ("webp", {}),
         ("bican", {"entropy_coded": False}),
         ("bican", {"entropy_coded": True}),
-        *[("hyperprior", {"lam": lam}) for lam in (0.0067, 0.0035, 0.0018, 0.0009)],
+        *[("hyperprior", {"lam": lam}) for lam in (0.00045, 0.0018, 0.0067, 0.013)],
         ("pca-cnn", {"step": 0.8}),
         ("pca-cnn", {"step": 0.4}),
         ("pca-cnn", {"step": 0.18}),

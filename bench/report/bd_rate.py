@@ -59,32 +59,34 @@ def psnr_overlap(anchor_psnr, test_psnr) -> tuple[float, float]:
 
 
 def bd_rate_table(frame: pd.DataFrame, rate: str = "head_bpp", psnr: str = "head_psnr") -> dict | None:
-    """For each split, every lossy family with at least MIN_POINTS rate points: its BD-rate against each
-    anchor family present, and the PSNR range that anchor's comparison covers. None without an anchor."""
+    """Every lossy family with at least MIN_POINTS rate points: its BD-rate against each anchor family
+    present, and the PSNR range that comparison covers. None without an anchor.
+
+    The splits are pooled, as the report's Pareto marks pool them: bits per pixel and PSNR are averages
+    over the images coded, so a curve measured on the test split and one on the whole dataset compare
+    (a learned codec's headline figures are its held-out test images in either case)."""
     lossy = frame[frame["kind"].eq("lossy") & np.isfinite(frame[rate]) & np.isfinite(frame[psnr])
                   & frame[rate].gt(0)]
     anchors = [a for a in ANCHORS if a in set(lossy["family"])]
     if not anchors:
         return None
+    curves = {family: rd_curve(group[rate], group[psnr]) for family, group in lossy.groupby("family")}
     rows = []
-    for split, in_split in lossy.groupby("split", sort=True):
-        curves = {family: rd_curve(group[rate], group[psnr]) for family, group in in_split.groupby("family")}
-        for family in sorted(curves):
-            points = len(in_split[in_split["family"] == family])
-            if points < MIN_POINTS:
+    for family in sorted(curves):
+        group = lossy[lossy["family"] == family]
+        if len(group) < MIN_POINTS:
+            continue
+        cells = []
+        for anchor in anchors:
+            if anchor == family:
+                cells.append({"value": "–", "range": ""})
                 continue
-            cells = []
-            for anchor in anchors:
-                if anchor not in curves or anchor == family:
-                    cells.append({"value": "–", "range": ""})
-                    continue
-                value = bd_rate(*curves[anchor], *curves[family])
-                low, high = psnr_overlap(curves[anchor][1], curves[family][1])
-                cells.append({"value": "no overlap" if np.isnan(value) else f"{value:+.1f}%",
-                              "range": f"{low:.1f}–{high:.1f} dB" if high > low else "", "number": value})
-            rows.append({"family": family, "split": split, "points": points,
-                         "curve_points": len(curves[family][0]), "cells": cells})
+            value = bd_rate(*curves[anchor], *curves[family])
+            low, high = psnr_overlap(curves[anchor][1], curves[family][1])
+            cells.append({"value": "no overlap" if np.isnan(value) else f"{value:+.1f}%",
+                          "range": f"{low:.1f}–{high:.1f} dB" if high > low else "", "number": value})
+        rows.append({"family": family, "splits": ", ".join(sorted(group["split"].unique())), "points": len(group),
+                     "curve_points": len(curves[family][0]), "cells": cells})
     if not rows:
         return None
-    return {"anchors": anchors, "rows": rows, "min_points": MIN_POINTS,
-            "splits": len({r["split"] for r in rows})}
+    return {"anchors": anchors, "rows": rows, "min_points": MIN_POINTS}
