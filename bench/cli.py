@@ -98,14 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_list(args) -> int:
-    from bench.api.registry import broken_modules, get_entry, list_codecs
+    from bench.api.registry import broken_modules, get_entry, list_codecs, renamed_note
 
     if args.profiles:
         return cmd_profiles(args)
     names = list_codecs(args.pattern)
     broken = broken_modules()
     if not names and not broken:
-        raise BenchError(f"no codec matches {args.pattern!r}; valid names: {', '.join(list_codecs())}")
+        raise BenchError(f"no codec matches {args.pattern!r}{renamed_note(args.pattern)}; "
+                         f"valid names: {', '.join(list_codecs())}")
     for name in names:
         entry = get_entry(name)
         print(f"{name:<18} {entry.kind:<9} {entry.description}")
@@ -128,7 +129,7 @@ def cmd_profiles(args) -> int:
     import fnmatch
 
     from bench.api.profiles import describe, purposes
-    from bench.api.registry import get_entry, list_codecs
+    from bench.api.registry import get_entry, list_codecs, renamed_note
     from bench.learn.classifier import CLASSIFIER_PROFILES
     from bench.learn.model_cache import training_records, unrecorded_entries
 
@@ -136,7 +137,8 @@ def cmd_profiles(args) -> int:
     declared.update((n, get_entry(n).cls.profiles) for n in list_codecs() if get_entry(n).cls.profiles is not None)
     names = [n for n in declared if fnmatch.fnmatchcase(n, args.pattern)]
     if not names:
-        raise BenchError(f"no learned codec matches {args.pattern!r}; learned: {', '.join(declared)}")
+        raise BenchError(f"no learned codec matches {args.pattern!r}{renamed_note(args.pattern)}; "
+                         f"learned: {', '.join(declared)}")
     records = training_records(args.cache_dir)
     print("profiles (bench run --profile NAME):", *purposes(), sep="\n")
     print(f"training cost: measured by the model cache in {args.cache_dir} (mean wall and CPU seconds per training)")

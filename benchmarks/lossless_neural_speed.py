@@ -1,6 +1,6 @@
 """Side-by-side speed of the lossless neural codecs: today's code (a git commit) against the working tree.
 
-    python benchmarks/lossless_neural_speed.py pixelcnn --images 2000 --rounds 2
+    python benchmarks/lossless_neural_speed.py local-ar --images 2000 --rounds 2
 
 Both versions load the SAME trained model blob (trained once and kept under .cache/lossless_neural_speed/)
 and code the same test images; old and new runs alternate (old first in even rounds, new first in odd
@@ -53,6 +53,16 @@ def load_module_at(commit: str, path: str, module_name: str):
     file = folder / f"{module_name}.py"
     file.write_text(source)
     return _import_unregistered(file, module_name)
+
+
+def path_at(commit: str, *paths: str) -> str:
+    """The first of `paths` that exists in `commit`: a module renamed since (codecs/local_ar.py was
+    codecs/pixelcnn.py) is still found at an older base."""
+    for path in paths:
+        found = subprocess.run(["git", "cat-file", "-e", f"{commit}:{path}"], cwd=ROOT, capture_output=True)
+        if found.returncode == 0:
+            return path
+    raise SystemExit(f"none of {', '.join(paths)} exists at {commit}")
 
 
 def load_module_here(path: str, module_name: str):
@@ -124,13 +134,19 @@ def print_summary(name: str, result: dict, images: int) -> None:
           f"bpp {100 * (bpp['new'] / bpp['old'] - 1):+.3f}%  (decoded == images: yes)")
 
 
-# -- pixelcnn ------------------------------------------------------------------------------------
-def pixelcnn_part(args) -> Part:
+# -- local-ar ------------------------------------------------------------------------------------
+def _local_ar_class(module):
+    """The codec class of codecs/local_ar.py, or of codecs/pixelcnn.py at a base before the rename."""
+    return getattr(module, "LocalAr", None) or module.PixelCnn
+
+
+def local_ar_part(args) -> Part:
     from bench.data.mnist import load_split
 
-    new = load_module_here("codecs/pixelcnn.py", "pixelcnn_speed_new")
-    old = load_module_at(args.base, "codecs/pixelcnn.py", "pixelcnn_speed_old")
-    settings = new.PixelCnn.profiles["default"]
+    new = load_module_here("codecs/local_ar.py", "local_ar_speed_new")
+    old = load_module_at(args.base, path_at(args.base, "codecs/local_ar.py", "codecs/pixelcnn.py"),
+                         "local_ar_speed_old")
+    settings = new.LocalAr.profiles["default"]
     steps = args.steps or settings.steps
     if steps != settings.steps:
         from dataclasses import replace
@@ -138,18 +154,18 @@ def pixelcnn_part(args) -> Part:
         settings = replace(settings, steps=steps)
 
     def train() -> bytes:
-        print(f"training pixelcnn (default architecture, {steps} steps) on the train split ...", flush=True)
+        print(f"training local-ar (default architecture, {steps} steps) on the train split ...", flush=True)
         return new.train_network(load_split("train").images, settings, "softmax", 0, "cpu")
 
-    blob = cached_blob(f"pixelcnn-default-{steps}steps-seed0.bin", train)
+    blob = cached_blob(f"local-ar-default-{steps}steps-seed0.bin", train)
     modules = {"old": old, "new": new}
 
     def make(version: str):
-        codec = modules[version].PixelCnn()
+        codec = _local_ar_class(modules[version])()
         codec.load_model(blob)
         return codec
 
-    return Part("pixelcnn", make, note=f"default profile architecture, {steps} training steps")
+    return Part("local-ar", make, note=f"default profile architecture, {steps} training steps")
 
 
 # -- weightless ----------------------------------------------------------------------------------
@@ -191,7 +207,7 @@ def weightless_part(args) -> Part:
                 note="default profile (causal MLP, learned in lockstep: no model to load)")
 
 
-PARTS: dict[str, Callable] = {"pixelcnn": pixelcnn_part, "weightless": weightless_part}
+PARTS: dict[str, Callable] = {"local-ar": local_ar_part, "weightless": weightless_part}
 
 
 def main(argv=None) -> None:
@@ -203,8 +219,12 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the profile's)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    from bench.api.registry import RENAMED
     from bench.data.mnist import load_split
 
+    for name in args.codecs:
+        if name in RENAMED:
+            raise SystemExit(f"part {name!r} was renamed {RENAMED[name]!r}: ask for {RENAMED[name]!r}")
     images = load_split("test", limit=args.images).images
     for name in args.codecs:
         if name not in PARTS:

@@ -73,6 +73,14 @@ def test_bad_requests_leave_an_existing_out_as_it_was(earlier_run, capsys):
     assert_untouched(earlier_run)
 
 
+def test_a_renamed_codec_is_a_one_line_error_naming_its_new_name(tmp_path, capsys):
+    assert run("--codecs", "pixelcnn", "--out", str(tmp_path / "out")) == 2
+    assert one_line_error(capsys) == "bench: error: codec 'pixelcnn' was renamed 'local-ar': ask for 'local-ar'"
+    assert not (tmp_path / "out").exists()
+    assert main(["list", "pixelcnn"]) == 2
+    assert "codec 'pixelcnn' was renamed 'local-ar'" in one_line_error(capsys)
+
+
 def test_a_new_run_keeps_the_earlier_rows(earlier_run):
     out, _ = earlier_run
     assert run("--codecs", "gzip:framing=whole", "--out", str(out), "--data-dir", str(MNIST_DIR)) == 0

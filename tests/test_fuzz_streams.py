@@ -42,7 +42,7 @@ CODECS = {
     "bican-raw": ("bican", {"entropy_coded": False}, "sealed"),
     "bican-coded": ("bican", {"entropy_coded": True}, "sealed"),
     "ar-mnist": ("ar-mnist", {"k": 10}, "sealed"),
-    "pixelcnn": ("pixelcnn", {}, "sealed"),
+    "local-ar": ("local-ar", {}, "sealed"),
     "weightless": ("weightless", {}, "sealed"),
     "lgc": ("lgc", {"width": 8}, "gzip"),
     "kmedoids-coreset": ("kmedoids-coreset", {"per_class": 1}, "sealed"),

@@ -1,4 +1,4 @@
-"""ar-mnist and pixelcnn (smoke profile): fresh-process decode, fuzzed streams, determinism, the
+"""ar-mnist and local-ar (smoke profile): fresh-process decode, fuzzed streams, determinism, the
 reference hook, float-settings refusal."""
 
 import json
@@ -20,9 +20,9 @@ from bench.data.mnist import load_split
 from bench.errors import BenchError
 from bench.run.results import load_table
 
-# One configuration of each codec and how many mutated streams its fuzz test decodes (a pixelcnn
+# One configuration of each codec and how many mutated streams its fuzz test decodes (a local-ar
 # decode is the slower one: 784 network calls).
-CODECS = {"ar-mnist": ({"k": 10}, 250), "pixelcnn": ({}, 100)}
+CODECS = {"ar-mnist": ({"k": 10}, 250), "local-ar": ({}, 100)}
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,8 @@ def test_ar_mnist_tables_do_not_depend_on_batch_shape(fitted, test_images):
         assert np.array_equal(batch, alone)
 
 
-def test_pixelcnn_logistic_mixture_head_round_trips(train_slice, test_images, tmp_path):
-    codec = create_codec("pixelcnn", head="logistic", ctx=RunContext(profile="smoke", cache_dir=tmp_path))
+def test_local_ar_logistic_mixture_head_round_trips(train_slice, test_images, tmp_path):
+    codec = create_codec("local-ar", head="logistic", ctx=RunContext(profile="smoke", cache_dir=tmp_path))
     codec.fit(train_slice)
     images = test_images[:3]
     assert np.array_equal(codec.decompress(codec.compress(images)), images)
@@ -133,8 +133,8 @@ def test_fuzzed_streams_give_clean_errors_and_never_hang(name, fitted, test_imag
     assert outcomes["error"] >= 0.9 * CODECS[name][1], outcomes
 
 
-def test_pixelcnn_refuses_a_stream_from_other_float_settings(fitted, test_images):
-    codec, _ = fitted["pixelcnn"]
+def test_local_ar_refuses_a_stream_from_other_float_settings(fitted, test_images):
+    codec, _ = fitted["local-ar"]
     header, body, digest = unseal(codec.compress(test_images[:1]), b"PXC1")
     header["float"]["cpu_capability"] = "SOME-OTHER-ISA"
     with pytest.raises(IncompatibleDecoderError, match="cpu_capability='SOME-OTHER-ISA'"):

@@ -23,6 +23,17 @@ def test_unknown_codec_lists_valid_names():
         create_codec("zip")
 
 
+def test_a_renamed_codec_answers_with_its_new_name():
+    message = r"^codec 'pixelcnn' was renamed 'local-ar': ask for 'local-ar'$"
+    with pytest.raises(CodecError, match=message):
+        create_codec("pixelcnn")
+    with pytest.raises(CodecError, match=message):
+        parse_spec("gzip,pixelcnn:head=softmax")
+    with pytest.raises(CodecError, match=r"^no codec matches 'pixel\*'; codec 'pixelcnn' was renamed 'local-ar'; "):
+        parse_spec("pixel*")
+    assert [name for name, _ in parse_spec("local-ar")] == ["local-ar"]
+
+
 def test_unknown_parameter_lists_valid_ones():
     with pytest.raises(CodecError, match=r"gzip: unknown parameter\(s\) lvl; valid: level=9, framing='whole'"):
         create_codec("gzip", lvl=3)

@@ -145,6 +145,18 @@ class BrokenConfig:
         return f"module {self.module} failed to import: {self.error}"
 
 
+#: Codec names retired by a rename -> the name the same codec is registered under now. A request for an
+#: old name is refused with the new one (tables of earlier runs keep the name they were run under).
+RENAMED = {"pixelcnn": "local-ar"}
+
+
+def renamed_note(pattern: str) -> str:
+    """`; codec 'pixelcnn' was renamed 'local-ar'` for each retired name `pattern` (a name or glob)
+    matches: what an error about a name no codec answers to adds."""
+    return "".join(f"; codec {old!r} was renamed {new!r}" for old, new in RENAMED.items()
+                   if fnmatch.fnmatchcase(old, pattern))
+
+
 _REGISTRY: dict[str, CodecEntry] = {}
 _BROKEN: dict[str, BrokenModule] = {}
 _plugins_loaded = False
@@ -271,6 +283,8 @@ def list_codecs(pattern: str = "*") -> list[str]:
 def get_entry(name: str) -> CodecEntry:
     entries = _entries()
     if name not in entries:
+        if name in RENAMED:
+            raise CodecError(f"codec {name!r} was renamed {RENAMED[name]!r}: ask for {RENAMED[name]!r}")
         for broken in _broken_matching(name):
             raise CodecError(f"codec {name!r} is unavailable: module {broken.module} failed to import: {broken.error}")
         raise CodecError(f"unknown codec {name!r}; valid names: {', '.join(sorted(entries))}{_broken_note()}")
@@ -348,7 +362,8 @@ def parse_spec(spec: str | None, *, broken: bool = False) -> list:
         if not names and not placeholders:
             if broken and _broken_matching(pattern):
                 continue  # every module it matches is already a placeholder of an earlier item
-            raise CodecError(f"no codec matches {pattern!r}; valid names: {', '.join(list_codecs())}{_broken_note()}")
+            raise CodecError(f"no codec matches {pattern!r}{renamed_note(pattern)}; valid names: "
+                             f"{', '.join(list_codecs())}{_broken_note()}")
         for name in names:
             for config in get_entry(name).configs:
                 params = {**config, **given}

@@ -60,7 +60,7 @@ MAIN = Suite(
         # Longest first (training from empty caches, then coding 70,000 images).
         ("lgc", {"variant": "cvae", "width": 16, "covariance": "diag", "components": "bic", "precision": "int8",
                  "sharpen": 3.0}),
-        ("pixelcnn", {"head": "softmax"}),
+        ("local-ar", {"head": "softmax"}),
         ("conv-ae", {"latent_dims": 392}),
         ("conv-ae", {"latent_dims": 78}),
         ("conv-ae", {"latent_dims": 39}),

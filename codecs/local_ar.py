@@ -1,6 +1,7 @@
-"""PixelCNN-style lossless codec for the real 8-bit pixels, range-coded with the model's predictions.
+"""local-ar: a local causal-window context model of the 8-bit pixels, range-coded with its predictions.
 
-The model is a PixelCNN reduced to what a 2-core CPU can decode for 10,000 images: one masked
+A local context model, not a PixelCNN (no stack of masked convolutions: what a prediction sees is
+one window, sized for what a 2-core CPU can decode for 10,000 images): one masked
 (causal) convolution whose window covers `rows_above` full rows of width 2*half_width+1 above the
 pixel and `left` pixels to its left in the same row, then residual 1x1 layers (a per-pixel MLP) and
 a head over the 256 pixel values: a 256-way softmax or a discretised mixture of logistics
@@ -62,7 +63,8 @@ from bench.coding.reproducible import check_float_settings, float_settings, torc
 from bench.errors import BenchError, CorruptStreamError
 from bench.learn.model_cache import load_or_train
 
-#: Model blobs and streams (the stream's coding loop is versioned by the header's `loop`, below).
+#: Model blobs and streams (the stream's coding loop is versioned by the header's `loop`, below). PXC
+#: is from the codec's name before it was renamed local-ar (`bench.api.registry.RENAMED`): same format.
 MAGIC = b"PXC1"
 #: Version of the coding loop a stream was made with (2: busy pixels first, then blank ones with one
 #: table per position); a decoder refuses a stream of another loop, in one line.
@@ -86,7 +88,7 @@ CPU_THREADS = 1
 
 
 @dataclass(frozen=True, kw_only=True)
-class PixelCnnProfile(Profile):
+class LocalArProfile(Profile):
     """Architecture and training budget of one profile."""
 
     rows_above: int
@@ -275,7 +277,7 @@ def weights_from_bytes(blob: bytes):
 
     magic, chunks = unpack_chunks(blob, len(MAGIC))
     if magic != MAGIC or not chunks:
-        raise BenchError("pixelcnn model blob is not in the expected format (delete the cache entry)")
+        raise BenchError("local-ar model blob is not in the expected format (delete the cache entry)")
     config = json.loads(chunks[0])
     net = build_network(config["window_size"], config["hidden"], config["layers"], config["head"])
     state = {}
@@ -285,7 +287,7 @@ def weights_from_bytes(blob: bytes):
     return config, net.eval()
 
 
-def _training_batch(frame, window: CausalWindow, settings: PixelCnnProfile, sampler):
+def _training_batch(frame, window: CausalWindow, settings: LocalArProfile, sampler):
     """Random (image, position) pixels and their windows; `busy_share` of them with a nonzero window.
 
     A pixel whose window is all zero is easy (its distribution depends on the position alone) and
@@ -309,7 +311,7 @@ def _training_batch(frame, window: CausalWindow, settings: PixelCnnProfile, samp
     return image_index[keep], positions[keep.cpu().numpy()], windows[keep]
 
 
-def train_network(images: np.ndarray, settings: PixelCnnProfile, head: str, seed: int, device: str) -> bytes:
+def train_network(images: np.ndarray, settings: LocalArProfile, head: str, seed: int, device: str) -> bytes:
     """Fit the network to random (image, position) pixels of the training images; its bytes."""
     import torch
     from torch.nn import functional as F
@@ -329,7 +331,7 @@ def train_network(images: np.ndarray, settings: PixelCnnProfile, head: str, seed
             outputs = net(windows, torch.as_tensor(positions, device=device))
             loss = F.nll_loss(log_probs(outputs, head), target.long())
             if step % 100 == 0 and not torch.isfinite(loss):  # checked now and then: it waits for a GPU
-                raise RuntimeError("pixelcnn training diverged (loss is not finite)")
+                raise RuntimeError("local-ar training diverged (loss is not finite)")
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -339,31 +341,31 @@ def train_network(images: np.ndarray, settings: PixelCnnProfile, head: str, seed
     return weights_to_bytes(config, net)
 
 
-@register_codec("pixelcnn", configs=[{"head": "softmax"}])
-class PixelCnn(ImageCodec):
-    """PixelCNN-style autoregressive model of 8-bit pixels (causal window + position), range-coded; lossless."""
+@register_codec("local-ar", configs=[{"head": "softmax"}])
+class LocalAr(ImageCodec):
+    """Local causal-window context model of 8-bit pixels (window + position -> MLP), range-coded; lossless."""
 
     kind = "lossless"
     uses_torch = True
     profiles = ProfileSet(
         # Seconds: for the tests.
-        smoke=PixelCnnProfile(rows_above=2, half_width=2, left=2, hidden=32, layers=1, steps=100, batch=128,
+        smoke=LocalArProfile(rows_above=2, half_width=2, left=2, hidden=32, layers=1, steps=100, batch=128,
                               learning_rate=3e-3),
         # A few minutes on one CPU core. Chosen by measurement (ideal bits/pixel on 1,000 test images,
         # 6,000 steps of 1,024 pixels: 1.126): 12,000 steps of 512 (1.108), 90% busy pixels (1.118),
         # both (1.099), 24,000 steps of 256 with 90% busy (1.088); a 7-row window did not help (1.101).
-        default=PixelCnnProfile(rows_above=5, half_width=5, left=5, hidden=128, layers=2, steps=24_000,
+        default=LocalArProfile(rows_above=5, half_width=5, left=5, hidden=128, layers=2, steps=24_000,
                                 batch=256, learning_rate=2e-3, busy_share=0.9),
         # A long GPU run: wider window, bigger network, about 17x the default's samples.
-        full=PixelCnnProfile(rows_above=7, half_width=7, left=7, hidden=384, layers=3, steps=200_000,
+        full=LocalArProfile(rows_above=7, half_width=7, left=7, hidden=384, layers=3, steps=200_000,
                              batch=512, learning_rate=1e-3, busy_share=0.9),
     )
 
     def __init__(self, head: str = "softmax", backend: str = "constriction"):
         if head not in HEADS:
-            raise ValueError(f"pixelcnn head must be one of {', '.join(HEADS)}, got {head!r}")
+            raise ValueError(f"local-ar head must be one of {', '.join(HEADS)}, got {head!r}")
         if backend not in BACKENDS:
-            raise ValueError(f"pixelcnn backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+            raise ValueError(f"local-ar backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.head = head
         self.backend = backend
         self.net = None
@@ -387,7 +389,7 @@ class PixelCnn(ImageCodec):
     def load_model(self, blob: bytes, device: str = "cpu") -> None:
         config, net = weights_from_bytes(blob)
         if config["head"] != self.head:
-            raise BenchError(f"pixelcnn model has head {config['head']!r}, codec has {self.head!r}")
+            raise BenchError(f"local-ar model has head {config['head']!r}, codec has {self.head!r}")
         self.window = CausalWindow(*config["window"])
         self._window_config = config["window"]
         self.net = net.to(device)
@@ -404,7 +406,7 @@ class PixelCnn(ImageCodec):
 
     def _require_model(self):
         if self.net is None:
-            raise BenchError("pixelcnn must be fitted (or given a model with load_model) before coding")
+            raise BenchError("local-ar must be fitted (or given a model with load_model) before coding")
 
     def compress(self, images: np.ndarray) -> bytes:
         self._require_model()
@@ -421,7 +423,7 @@ class PixelCnn(ImageCodec):
 
         images = np.asarray(images)
         if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or images.dtype != np.uint8:
-            raise ValueError(f"pixelcnn codes (n, 28, 28) uint8 images, got {images.shape} {images.dtype}")
+            raise ValueError(f"local-ar codes (n, 28, 28) uint8 images, got {images.shape} {images.dtype}")
         n = len(images)
         coding = self._coding_net()
         encoder = Encoder(self.backend)
@@ -457,15 +459,15 @@ class PixelCnn(ImageCodec):
         header, body, digest = unseal(data, MAGIC)
         # Every pixel's table gives its likeliest value at most 1 - 255/2**16 (`quantize` keeps 1 for each other).
         n = header_count(header, "n", max_coded_items(len(body), -PIXELS * np.log2(1 - 255 / 2**PRECISION_BITS)),
-                         "pixelcnn")
+                         "local-ar")
         config = (header.get("head"), header.get("backend"), header.get("batch"), header.get("loop"))
         if config != (self.head, self.backend, LOCKSTEP_BATCH, [LOOP, ROW_CHUNK]):
-            raise CorruptStreamError(f"pixelcnn stream was coded with another configuration ({header.get('head')}, "
+            raise CorruptStreamError(f"local-ar stream was coded with another configuration ({header.get('head')}, "
                                      f"{header.get('backend')}, batch {header.get('batch')}, "
                                      f"loop {header.get('loop')}; this decoder: loop {[LOOP, ROW_CHUNK]})")
         if header.get("model") != self._model_id:
-            raise CorruptStreamError("pixelcnn stream was coded with a different trained model")
-        device = check_float_settings(header.get("float"), "pixelcnn stream")
+            raise CorruptStreamError("local-ar stream was coded with a different trained model")
+        device = check_float_settings(header.get("float"), "local-ar stream")
         if device != self.device.split(":")[0]:
             self.net, self.device, self._coding = self.net.to(device), device, None
         coding = self._coding_net()
