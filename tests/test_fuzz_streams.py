@@ -43,6 +43,7 @@ CODECS = {
     "bican-coded": ("bican", {"entropy_coded": True}, "sealed"),
     "ar-mnist": ("ar-mnist", {"k": 10}, "sealed"),
     "local-ar": ("local-ar", {}, "sealed"),
+    "deep-ar": ("deep-ar", {}, "sealed"),
     "weightless": ("weightless", {}, "sealed"),
     "lgc": ("lgc", {"width": 8}, "gzip"),
     "kmedoids-coreset": ("kmedoids-coreset", {"per_class": 1}, "sealed"),
