@@ -18,7 +18,7 @@ from bench.cli import main
 from bench.learn.classifier import CLASSIFIER_PROFILES
 from bench.learn.model_cache import load_or_train
 
-LEARNED = {"ar-mnist", "bican", "conv-ae", "hyperprior", "kmedoids-coreset", "lgc", "local-ar", "pca-cnn",
+LEARNED = {"ar-mnist", "bican", "conv-ae", "deep-ar", "hyperprior", "kmedoids-coreset", "lgc", "local-ar", "pca-cnn",
            "weightless"}
 
 
