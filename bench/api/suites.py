@@ -107,6 +107,11 @@ MAIN = Suite(
     ),
 )
 
+#: Families the main job leaves to the full suite, and why (measured on the 2-core CPU).
+FULL_SUITE_ONLY = {
+    "deep-ar": "coding 70,000 images takes about 28 minutes on one CPU thread (docs/codecs.md)",
+}
+
 FULL = Suite("full", "every registered configuration of every codec (bench list): the whole sweeps", None)
 
 SUITES = {suite.name: suite for suite in (MAIN, FULL)}
