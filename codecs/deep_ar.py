@@ -85,15 +85,19 @@ class DeepArProfile(Profile):
     max_images: int | None = None  # train images used (None: all); smoke keeps the gates' fit short
 
 
+def gate(x):
+    """The gated unit: tanh of the first half of the channels times sigmoid of the second half."""
+    import torch
+
+    a, b = x.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
 def build_network(channels: int, dilations: tuple[int, ...], first_kernel: int, kernel: int):
     """The gated PixelCNN in its training form: convolutions over whole (n, 1, 28, 28) images in [0, 1]."""
     import torch
     from torch import nn
     from torch.nn import functional as F
-
-    def gate(x):
-        a, b = x.chunk(2, dim=1)
-        return torch.tanh(a) * torch.sigmoid(b)
 
     class GatedLayer(nn.Module):
         def __init__(self, inputs: int, k: int, first: bool, dilation: int = 1):
@@ -228,10 +232,6 @@ class CodingNet:
     def tables(self, c: int) -> np.ndarray:
         """Integer-valued float32 tables (n, 256) of position (row, c)."""
         import torch
-
-        def gate(x):
-            a, b = x.chunk(2, dim=1)
-            return torch.tanh(a) * torch.sigmoid(b)
 
         first = self.layers[0]
         # First layer: the `width` pixels left of c.
