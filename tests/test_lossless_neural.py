@@ -14,10 +14,10 @@ from helpers import time_limit
 from bench import ImageCodec, create_codec, register_codec
 from bench.api.codec import RunContext
 from bench.cli import main
-from bench.coding.container import seal, unseal
+from bench.coding.container import seal, unpack_chunks, unseal
 from bench.coding.reproducible import IncompatibleDecoderError
 from bench.data.mnist import load_split
-from bench.errors import BenchError
+from bench.errors import BenchError, CorruptStreamError
 from bench.run.results import load_table
 
 # One configuration of each codec and how many mutated streams its fuzz test decodes (a local-ar
@@ -187,3 +187,35 @@ def test_ar_mnist_row_through_the_runner(tmp_path):
     row = load_table(tmp_path / "out").iloc[0]
     assert row["status"] == "ok" and row["lossless_ok"] and row["mse"] > 0
     assert 0 < row["ideal_bpp"] < row["bpp"] and row["model_bytes"] > 0
+
+
+def test_local_ar_groups_give_the_same_stream_on_one_core_or_two(fitted, test_images, monkeypatch):
+    """Each lockstep group is its own segment, coded alone: the worker count changes nothing."""
+    import bench_codecs.local_ar as local_ar
+
+    codec, _ = fitted["local-ar"]
+    monkeypatch.setattr(local_ar, "LOCKSTEP_BATCH", 5)  # 12 images: groups of 5, 5 and 2
+    images = test_images[:12]
+    streams = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("BENCH_WORKERS", workers)
+        streams[workers] = codec.compress(images)
+        assert np.array_equal(codec.decompress(streams[workers]), images)
+    assert streams["1"] == streams["2"]
+    header, body, _ = unseal(streams["2"], b"PXC1")
+    assert header["batch"] == 5 and len(unpack_chunks(body, 0)[1]) == 3
+
+
+def test_local_ar_refuses_a_stream_of_other_matmuls(fitted, test_images):
+    """bfloat16 matmuls where the CPU has them natively: a decoder computes with the stream's, or refuses."""
+    from bench_codecs.local_ar import matmul_for
+
+    codec, _ = fitted["local-ar"]
+    header, body, digest = unseal(codec.compress(test_images[:1]), b"PXC1")
+    assert header["matmul"] == matmul_for("cpu")
+    header["matmul"] = "float32" if header["matmul"] == "bfloat16" else "bfloat16"
+    with pytest.raises(IncompatibleDecoderError, match="matmuls"):
+        codec.decompress(seal(b"PXC1", header, body, digest))
+    header["matmul"] = "float8"
+    with pytest.raises(CorruptStreamError, match="matmul"):
+        codec.decompress(seal(b"PXC1", header, body, digest))

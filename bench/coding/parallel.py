@@ -67,3 +67,39 @@ def encode_each(codec, images) -> list[bytes]:
 def decode_each(codec, blobs: list[bytes]) -> list:
     """`codec.decode_image(blob)` for every blob, on every core."""
     return _each(codec, _decode_chunk, blobs)
+
+
+
+#: The function and items of the running `map_segments`, set before its pool forks: the workers
+#: inherit them (a closure over a loaded model) instead of unpickling them.
+_SEGMENT_JOB: tuple[Callable, Sequence] | None = None
+
+
+def _run_segment(index: int):
+    fn, items = _SEGMENT_JOB
+    return fn(items[index])
+
+
+def map_segments(fn: Callable, items: Sequence, workers: int | None = None, fork: bool = True) -> list:
+    """`[fn(item) for item in items]` on up to `workers` cores (default: `default_workers()`), in order.
+
+    For the independent segments of one torch codec's stream (local-ar's lockstep groups): each
+    item's work is the same whatever the worker count, so the bits do not depend on it. Forked
+    processes, not threads: with the network in bfloat16, two threads coded 1.37x as fast as one
+    (the GIL holds the per-position Python work), two processes 2x. `fork=False` (a CUDA model,
+    which must not be forked) uses threads. The first exception is raised."""
+    global _SEGMENT_JOB
+    workers = min(workers or default_workers(), len(items))
+    if workers <= 1:
+        return [fn(item) for item in items]
+    if not fork or "fork" not in multiprocessing.get_all_start_methods():
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="bench-segment") as pool:
+            return list(pool.map(fn, items))
+    _SEGMENT_JOB = (fn, items)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_run_segment, range(len(items))))
+    finally:
+        _SEGMENT_JOB = None
