@@ -201,3 +201,18 @@ def test_writeup_example_reproduced_bit_for_bit_and_measured_in_real_bits():
     assert ideal <= 8 * len(data) < raw_bits  # real bytes: between the ideal code length and 180 raw bits
     print(f"write-up example: {raw_bits} raw bits -> {8 * len(data)} real bits ({len(data)} bytes), "
           f"ideal {ideal:.1f}; write-up's ASCII accounting: {writeup_example.ASCII_BYTES} -> 148 bytes")
+
+
+@pytest.mark.parametrize("batch", [7, 8])
+def test_split_batch_gradients_equal_the_whole_batch_gradient_and_repeat_bit_for_bit(batch, test_images):
+    """The update's two half-batch gradients, weighted by their shares, are the mean loss's gradient."""
+    images = torch.from_numpy(np.array(test_images[:batch]))
+    with lockstep.pinned_float_settings("cpu"):
+        model = build_model(weightless.config_for("causal", "smoke"), "cpu")
+        params = list(model.parameters())
+        whole = torch.autograd.grad(model.loss(images), params)
+        split = lockstep.split_batch_gradients(model, params, images)
+        again = lockstep.split_batch_gradients(model, params, images)
+    for w, s, a in zip(whole, split, again, strict=True):
+        assert torch.allclose(w, s, rtol=1e-4, atol=1e-7)
+        assert torch.equal(s, a)

@@ -21,7 +21,9 @@ import struct
 from bench.coding.container import header_count, pack_chunks, seal, unpack_chunks, unseal
 from bench.errors import CorruptStreamError
 
-MAGIC = b"WLN3"
+#: 4: float32 tables (`entropy.quantize_float32`) and the update's gradient from two half-batches
+#: (`lockstep.split_batch_gradients`); a stream of 3 would decode to other weights, so it is refused.
+MAGIC = b"WLN4"
 CHECK = struct.Struct(">II")  # CRC-32 of a chunk's pixels, CRC-32 of the weights after its update
 
 
