@@ -24,7 +24,7 @@ def test_the_main_suite_runs_every_codec_with_registered_configurations():
     per_family = {}
     for name, _ in main:
         per_family[name] = per_family.get(name, 0) + 1
-    for lossy in ("conv-ae", "pca-cnn", "pca", "webp-lossy", "jpeg"):
+    for lossy in ("conv-ae", "hyperprior", "pca-cnn", "pca", "webp-lossy", "jpeg"):
         assert per_family[lossy] >= 3, f"{lossy} needs enough points to draw its curve"
 
 
