@@ -12,7 +12,7 @@ import pytest
 import torch
 from bench_codecs import weightless
 from bench_codecs.weightless import lockstep, stream, writeup_example
-from bench_codecs.weightless.models import PIXELS, build_model
+from bench_codecs.weightless.models import PIXELS, PixelModel, build_model
 
 from bench import create_codec
 from bench.api.codec import RunContext
@@ -203,16 +203,38 @@ def test_writeup_example_reproduced_bit_for_bit_and_measured_in_real_bits():
           f"ideal {ideal:.1f}; write-up's ASCII accounting: {writeup_example.ASCII_BYTES} -> 148 bytes")
 
 
-@pytest.mark.parametrize("batch", [7, 8])
-def test_split_batch_gradients_equal_the_whole_batch_gradient_and_repeat_bit_for_bit(batch, test_images):
-    """The update's two half-batch gradients, weighted by their shares, are the mean loss's gradient."""
-    images = torch.from_numpy(np.array(test_images[:batch]))
+@pytest.mark.parametrize("profile", ["smoke", "default", "full"])
+def test_hand_written_gradients_equal_autograd(profile, test_images):
+    """`CausalMLP.gradients` (the update's forward and backward by hand) against autograd on the same
+    loss, with weights moved off their initialisation so that every relu and head is exercised."""
+    images = torch.from_numpy(np.array(test_images[:4]))
     with lockstep.pinned_float_settings("cpu"):
-        model = build_model(weightless.config_for("causal", "smoke"), "cpu")
-        params = list(model.parameters())
-        whole = torch.autograd.grad(model.loss(images), params)
-        split = lockstep.split_batch_gradients(model, params, images)
-        again = lockstep.split_batch_gradients(model, params, images)
-    for w, s, a in zip(whole, split, again, strict=True):
-        assert torch.allclose(w, s, rtol=1e-4, atol=1e-7)
-        assert torch.equal(s, a)
+        model = build_model(weightless.config_for("causal", profile), "cpu")
+        with torch.no_grad():
+            for param in model.parameters():
+                param.add_(0.05 * torch.randn(param.shape, generator=torch.Generator().manual_seed(param.numel())))
+        by_autograd = PixelModel.gradients(model, images)
+        by_hand = model.gradients(images)
+    names = [name for name, _ in model.named_parameters()]
+    assert len(by_hand) == len(names) == len(by_autograd)
+    for name, a, h in zip(names, by_autograd, by_hand, strict=True):
+        assert h.shape == a.shape and h.is_contiguous(), name
+        assert torch.allclose(a, h, rtol=1e-4, atol=1e-5 * float(a.abs().max())), name
+
+
+@pytest.mark.parametrize("model_name", ["causal", "lstm"])
+def test_two_part_batch_gradients_equal_each_batch_gradient_and_repeat_bit_for_bit(model_name, test_images):
+    """The update's gradients, each batch's from two parts on two threads (the causal MLP's next batch
+    merged ahead), are each batch's mean-loss gradient, and the same floats every time."""
+    images = torch.from_numpy(np.array(test_images[:18]))
+    batches = [images[:8], images[8:15], images[15:]]  # even, odd, short
+    with lockstep.pinned_float_settings("cpu"):
+        model = build_model(weightless.config_for(model_name, "smoke" if model_name == "lstm" else "default"), "cpu")
+        wholes = [model.gradients(batch) for batch in batches]
+        parts = list(lockstep.batch_gradients(model, batches))
+        again = list(lockstep.batch_gradients(model, batches))
+    assert len(parts) == len(again) == len(batches)
+    for whole, split, repeat in zip(wholes, parts, again, strict=True):
+        for w, s, a in zip(whole, split, repeat, strict=True):
+            assert torch.allclose(w, s, rtol=1e-4, atol=1e-7)
+            assert torch.equal(s, a)

@@ -21,9 +21,11 @@ import struct
 from bench.coding.container import header_count, pack_chunks, seal, unpack_chunks, unseal
 from bench.errors import CorruptStreamError
 
-#: 4: float32 tables (`entropy.quantize_float32`) and the update's gradient from two half-batches
-#: (`lockstep.split_batch_gradients`); a stream of 3 would decode to other weights, so it is refused.
-MAGIC = b"WLN4"
+#: 5: the update's gradient by hand, from merged rows in two parts (`CausalMLP.row_gradients`,
+#: `lockstep.batch_gradients`) and the Adam step fused: the same mathematics as 4's autograd on two
+#: half-batches, other float rounding, so a stream of 4 would decode to other weights and is refused.
+#: (4: float32 tables, `entropy.quantize_float32`.)
+MAGIC = b"WLN5"
 CHECK = struct.Struct(">II")  # CRC-32 of a chunk's pixels, CRC-32 of the weights after its update
 
 
