@@ -60,7 +60,7 @@ class PixelModel(nn.Module):
 
     def __init__(self, neighbourhood: tuple[int, int, int], hidden: int):
         super().__init__()
-        offsets = causal_offsets(*neighbourhood)
+        self.offsets = offsets = causal_offsets(*neighbourhood)
         self.pad = max(max(-dr for dr, _ in offsets), max(abs(dc) for _, dc in offsets))
         width = SIDE + 2 * self.pad
         index = np.empty((PIXELS, len(offsets)), dtype=np.int64)
@@ -154,15 +154,15 @@ class CausalMLP(PixelModel):
     def __init__(self, neighbourhood: tuple[int, int, int], hidden: int, layers: int):
         super().__init__(neighbourhood, hidden)
         self.trunk = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
-        # A pixel's neighbourhood as a convolution kernel over the image padded above and at the
-        # sides: `merged_rows` counts inked neighbours with it.
-        offsets = causal_offsets(*neighbourhood)
-        above, side = max(-dr for dr, _ in offsets), max(abs(dc) for _, dc in offsets)
-        kernel = torch.zeros(1, 1, above + 1, 2 * side + 1)
-        for dr, dc in offsets:
-            kernel[0, 0, above + dr, side + dc] = 1.0
+        # A pixel's neighbourhood as a convolution kernel over the image padded as `_image_features`
+        # pads it: `merged_rows` counts inked neighbours with it.
+        kernel = torch.zeros(1, 1, self.pad + 1, 2 * self.pad + 1)
+        for dr, dc in self.offsets:
+            kernel[0, 0, self.pad + dr, self.pad + dc] = 1.0
         self.register_buffer("causal_kernel", kernel, persistent=False)
-        self.causal_pad = (side, side, above, 0)
+        # The features of an all-background neighbourhood: every quiet row's.
+        self.register_buffer("background_features", self._features(torch.zeros(1, len(self.offsets))),
+                             persistent=False)
 
     def _hidden(self, features: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         hidden = F.relu(self.features_in(features) + position)
@@ -182,7 +182,7 @@ class CausalMLP(PixelModel):
         Agrees with autograd to float32 rounding (tests/test_weightless.py); encoder and decoder
         both call it, so their weights stay identical."""
         merged = self.merged_rows(images)
-        return self.row_gradients(merged, slice(0, len(merged.weight)))
+        return self.row_gradients(merged, slice(None))
 
     @torch.no_grad()
     def merged_rows(self, images: torch.Tensor) -> MergedRows:
@@ -195,9 +195,9 @@ class CausalMLP(PixelModel):
         batch of 8 images that leaves about half the rows."""
         count, device = len(images), images.device
         rows = count * PIXELS
+        padded = F.pad(images, (self.pad, self.pad, self.pad, 0))
         # How many inked neighbours each pixel has: a sum of 0s and 1s, exact in float32.
-        ink = (images > 0).to(torch.float32).unsqueeze(1)
-        inked = F.conv2d(F.pad(ink, self.causal_pad), self.causal_kernel).reshape(-1)
+        inked = F.conv2d((padded > 0).to(torch.float32).unsqueeze(1), self.causal_kernel).reshape(-1)
         busy_mask = inked > 0
         busy = busy_mask.nonzero()[:, 0]
         target = images.reshape(-1).to(torch.int64)
@@ -210,16 +210,14 @@ class CausalMLP(PixelModel):
         quiet_group = torch.cumsum(quiet_count > 0, 0).add_(len(busy) - 1)
         group = torch.where(busy_mask, torch.cumsum(busy_mask, 0).sub_(1),
                             quiet_group.index_select(0, key.clamp_(max=PIXELS * BINS - 1)))
-        padded = F.pad(images, (self.pad, self.pad, self.pad, 0)).reshape(-1)
-        cells = padded.numel() // count
+        cells = padded[0].numel()
         neighbours = padded.take(self.neighbour_index.index_select(0, busy % PIXELS)
                                  .add_((busy // PIXELS).mul_(cells).unsqueeze(1)))  # uint8, as `_image_features` reads
         merged = len(busy) + len(held)
-        background = self._features(torch.zeros(1, neighbours.shape[1], device=device))
         return MergedRows(
             rows=rows,
             features=torch.cat([self._features(neighbours.to(torch.float32) / 255.0),
-                                background.expand(len(held), -1)]),
+                                self.background_features.expand(len(held), -1)]),
             position=torch.cat([busy % PIXELS, held // BINS]),
             coarse=torch.cat([coarse_all.index_select(0, busy), held % BINS]).unsqueeze(1),
             weight=torch.cat([torch.ones(len(busy), device=device),
