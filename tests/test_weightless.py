@@ -137,6 +137,13 @@ def test_decoder_refuses_settings_it_cannot_match(encoded, key, value):
     assert "\n" not in str(error.value) and (key in str(error.value) or "CUDA" in str(error.value))
 
 
+def test_a_header_claiming_more_images_than_its_chunks_hold_is_refused_before_any_work(encoded):
+    """A forged count (under a recomputed seal) must not make the decoder build a huge schedule."""
+    forged = _rewrite_header(encoded, lambda h: h.__setitem__("n_images", 10**15))
+    with pytest.raises(CorruptStreamError, match="more images than the stream's chunks could hold"):
+        weightless.decode(forged)
+
+
 def _mutations(data: bytes, count: int, rng: random.Random, low: int = 0) -> list[bytes]:
     out = []
     for _ in range(count):

@@ -1,9 +1,10 @@
 """Entropy coding: symbols with one probability table per symbol, to bytes and back.
 
-Probabilities are turned into integer frequency tables in exactly one place, `quantize`, before
-either backend sees them: an arithmetic decoder must see bit-identical tables to the encoder's,
-and integers (with float64 arithmetic that IEEE 754 fixes) make that a property of the table,
-not of the backend.
+An arithmetic decoder must see bit-identical tables to the encoder's. Probabilities become integer
+frequency tables in `quantize` (int64, float64 arithmetic that IEEE 754 fixes) or `quantize_float32`
+(the same rule in float32, for hot loops), before either backend sees them; or, in the hot loops'
+`encode_tables`, constriction quantises float32 rows itself, deterministically: then the table is a
+property of the floats both sides hold and of constriction's version.
 
 Backends:
 - `constriction` (default): a range coder written in Rust; fast, and it can be driven one batch of
@@ -134,8 +135,10 @@ class Encoder:
                 self._coder.encode_symbol(_ranges(row), symbol)
 
     def encode_tables(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
-        """`encode` for a hot loop: `freqs` is C-contiguous float32 (`quantize_float32`) and is
-        handed to the range coder without a copy; symbols must lie in the alphabet (unchecked)."""
+        """`encode` for a hot loop: `freqs` is C-contiguous float32 and is handed to the range coder
+        without a copy; symbols must lie in the alphabet (unchecked). Rows are `quantize_float32`'s
+        integer tables or a model's probabilities: constriction normalises and quantises each row to
+        its own precision (`Categorical(perfect=False)`: every symbol keeps a nonzero share)."""
         if not len(symbols):
             return
         if freqs.dtype != np.float32 or not freqs.flags.c_contiguous or freqs.shape != (len(symbols), freqs.shape[1]):
@@ -143,7 +146,7 @@ class Encoder:
         if self.backend == "constriction":
             self._coder.encode(np.asarray(symbols, np.int32), self._family, freqs)
         else:
-            self.encode(symbols, freqs.astype(np.int64))
+            self.encode(symbols, quantize(freqs))
 
     def encode_fixed(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
         """Symbols that all have the one frequency row `freqs` (k,): one model, not one row each."""
@@ -206,7 +209,7 @@ class Decoder:
         if freqs.dtype != np.float32 or not freqs.flags.c_contiguous or freqs.ndim != 2:
             raise ValueError(f"decode_tables needs C-contiguous (m, k) float32 tables, got {freqs.shape}")
         if self.backend != "constriction":
-            return self.decode(freqs.astype(np.int64))
+            return self.decode(quantize(freqs))
         try:
             return self._coder.decode(self._family, freqs)
         except (ValueError, RuntimeError, AssertionError) as exc:

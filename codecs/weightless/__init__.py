@@ -138,7 +138,6 @@ def decode(data: bytes, progress=None) -> np.ndarray:
         DecodeSide,
         Lockstep,
         chunk_sizes,
-        min_bits_per_image,
         pinned_float_settings,
         pixels_crc,
     )
@@ -151,9 +150,10 @@ def decode(data: bytes, progress=None) -> np.ndarray:
             raise TypeError
         if not isinstance(threads, int) or not 1 <= threads <= 1024:
             raise TypeError
-        # Bounded before `chunk_sizes`, whose list grows with the count.
-        if n_images > 1 + 8 * len(data) / min_bits_per_image():
-            raise CorruptStreamError("header claims more images than the stream could hold (corrupt stream)")
+        # Bounded before `chunk_sizes`, whose list grows with the count: no chunk is larger than
+        # `largest_chunk`, and the stream holds its chunks.
+        if n_images > len(chunks) * config["largest_chunk"]:
+            raise CorruptStreamError("header claims more images than the stream's chunks could hold (corrupt stream)")
         sizes = chunk_sizes(n_images, config["first_chunk"], config["largest_chunk"])
     except (KeyError, TypeError, AttributeError):
         raise CorruptStreamError("header is missing fields or holds invalid ones (corrupt stream)") from None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import os
 import queue
 import threading
@@ -80,23 +79,17 @@ class EncodeSide:
 
     def __init__(self):
         self.coder = entropy.Encoder("constriction")
-        self._chosen: list[np.ndarray] = []  # each coded symbol's frequency, for the ideal code length
+        self.ideal_bits = 0.0  # what the coded symbols cost under the tables or probabilities given
 
-    def code(self, freqs: np.ndarray, truth: np.ndarray) -> np.ndarray:
-        if freqs.dtype == np.float32:  # `_tables`: handed to the range coder without a copy
-            self.coder.encode_tables(truth, freqs)
-        else:
-            self.coder.encode(truth, freqs)
-        self._chosen.append(freqs[np.arange(len(truth)), truth])
+    def code(self, tables: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        chosen = tables[np.arange(len(truth)), truth].astype(np.float64)
+        if tables.dtype == np.float32:  # the model's probabilities (`_probabilities`), no copy
+            self.coder.encode_tables(truth, tables)
+            self.ideal_bits -= float(np.log2(chosen).sum())
+        else:  # the prior's integer tables, each summing to 2**PRECISION_BITS
+            self.coder.encode(truth, tables)
+            self.ideal_bits += float(entropy.PRECISION_BITS * len(chosen) - np.log2(chosen).sum())
         return truth
-
-    @property
-    def ideal_bits(self) -> float:
-        # Every table sums to 2**PRECISION_BITS, so a symbol costs PRECISION_BITS - log2(its frequency).
-        if not self._chosen:
-            return 0.0
-        chosen = np.concatenate(self._chosen).astype(np.float64)
-        return float(entropy.PRECISION_BITS * len(chosen) - np.log2(chosen).sum())
 
     def finish(self) -> bytes:
         return self.coder.finish()
@@ -108,17 +101,18 @@ class DecodeSide:
     def __init__(self, data: bytes):
         self.coder = entropy.Decoder(data, "constriction")
 
-    def code(self, freqs: np.ndarray, truth: None) -> np.ndarray:
-        if freqs.dtype == np.float32:
-            return self.coder.decode_tables(freqs).astype(np.int64)  # int64: torch's one_hot takes no other
-        return self.coder.decode(freqs)
+    def code(self, tables: np.ndarray, truth: None) -> np.ndarray:
+        if tables.dtype == np.float32:
+            return self.coder.decode_tables(tables).astype(np.int64)  # int64: torch's one_hot takes no other
+        return self.coder.decode(tables)
 
 
-def _tables(probs: torch.Tensor) -> np.ndarray:
-    """Model probabilities -> integer-valued float32 frequency tables (`entropy.quantize_float32`:
-    in place, no float64 copy; 1,568 calls per chunk)."""
+def _probabilities(probs: torch.Tensor) -> np.ndarray:
+    """The model's softmax rows as float32 numpy, without a copy: the range coder quantises each row
+    itself (constriction's `Categorical(perfect=False)`, deterministic), so both sides, holding the
+    same floats, code with the same integer tables; 1,568 calls per chunk."""
     probs = probs.detach()
-    return entropy.quantize_float32((probs if probs.device.type == "cpu" else probs.cpu()).numpy())
+    return (probs if probs.device.type == "cpu" else probs.cpu()).numpy()
 
 
 class _GenericSteps:
@@ -159,9 +153,9 @@ class Coder:
             coarse_truth, fine_truth = truth // BINS, truth % BINS
         out = np.empty((PIXELS, count), dtype=np.int64)
         for t in range(PIXELS):
-            coarse = side.code(_tables(steps.coarse_probs(t)), None if images is None else coarse_truth[t])
+            coarse = side.code(_probabilities(steps.coarse_probs(t)), None if images is None else coarse_truth[t])
             coarse_t = torch.from_numpy(coarse).to(self.device)
-            fine = side.code(_tables(steps.fine_probs(coarse_t)), None if images is None else fine_truth[t])
+            fine = side.code(_probabilities(steps.fine_probs(coarse_t)), None if images is None else fine_truth[t])
             out[t] = coarse * BINS + fine
             steps.commit(t, torch.from_numpy(out[t]).to(self.device))
         return out.T.reshape(count, SIDE, SIDE).astype(np.uint8)
@@ -354,16 +348,10 @@ def pixels_crc(pixels: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
 
 
-def min_bits_per_image() -> float:
-    """The fewest bits any image can cost: every symbol's table gives it at most 1 - 15/2**16."""
-    most_likely = 1.0 - (BINS - 1) / (1 << entropy.PRECISION_BITS)
-    return -2 * PIXELS * math.log2(most_likely)
-
-
 @torch.no_grad()
 def one_pass_differences(model, images: torch.Tensor) -> tuple[int, int]:
-    """How many coarse-stage tables differ between scoring known images in one batched pass and
-    the lockstep computation the decoder must do: (differing table rows, rows compared).
+    """How many coarse-stage probability rows differ between scoring known images in one batched pass
+    and the lockstep computation the decoder must do: (differing rows, rows compared).
 
     The encoder never relies on this being 0 (it always runs the lockstep computation); this is a
     measurement of whether a one-pass encoder would be safe on this machine."""
@@ -374,6 +362,6 @@ def one_pass_differences(model, images: torch.Tensor) -> tuple[int, int]:
     differing = 0
     for t in range(PIXELS):
         step = model.step_coarse_probs(model.step_hidden(state, t))
-        differing += int((_tables(step) != _tables(one_pass[:, t])).any(axis=1).sum())
+        differing += int((_probabilities(step) != _probabilities(one_pass[:, t])).any(axis=1).sum())
         model.step_commit(state, t, truth[:, t])
     return differing, count * PIXELS
