@@ -79,17 +79,25 @@ class EncodeSide:
 
     def __init__(self):
         self.coder = entropy.Encoder("constriction")
-        self.ideal_bits = 0.0  # what the coded symbols cost under the tables or probabilities given
+        self._chosen: list[np.ndarray] = []  # each coded symbol's model probability, for the ideal code length
+        self._prior_bits = 0.0
 
     def code(self, tables: np.ndarray, truth: np.ndarray) -> np.ndarray:
-        chosen = tables[np.arange(len(truth)), truth].astype(np.float64)
+        chosen = tables[np.arange(len(truth)), truth]
         if tables.dtype == np.float32:  # the model's probabilities (`_probabilities`), no copy
             self.coder.encode_tables(truth, tables)
-            self.ideal_bits -= float(np.log2(chosen).sum())
-        else:  # the prior's integer tables, each summing to 2**PRECISION_BITS
+            self._chosen.append(chosen)  # the logarithms wait for `ideal_bits`: off the coding loop
+        else:  # the prior's integer tables (twice per stream), each summing to 2**PRECISION_BITS
             self.coder.encode(truth, tables)
-            self.ideal_bits += float(entropy.PRECISION_BITS * len(chosen) - np.log2(chosen).sum())
+            self._prior_bits += float(entropy.PRECISION_BITS * len(chosen) - np.log2(chosen.astype(np.float64)).sum())
         return truth
+
+    @property
+    def ideal_bits(self) -> float:
+        """What the coded symbols cost under the tables or probabilities they were coded with."""
+        if not self._chosen:
+            return self._prior_bits
+        return self._prior_bits - float(np.log2(np.concatenate(self._chosen).astype(np.float64)).sum())
 
     def finish(self) -> bytes:
         return self.coder.finish()

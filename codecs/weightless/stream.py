@@ -22,7 +22,7 @@ from bench.coding.container import header_count, pack_chunks, seal, unpack_chunk
 from bench.errors import CorruptStreamError
 
 #: 6: the range coder quantises the model's probabilities itself (`lockstep._probabilities`; 5 and 4
-#: coded with 16-bit tables of `entropy.quantize_float32`), so a stream of 5 would decode wrongly.
+#: coded with 16-bit tables of `entropy.quantize_float32`), so a stream of 5 is refused.
 #: (5: the update's gradient by hand, from merged rows in two parts (`CausalMLP.row_gradients`,
 #: `lockstep.batch_gradients`) and the Adam step fused: the same mathematics as 4's autograd on two
 #: half-batches, other float rounding, so a stream of 4 would decode to other weights and is refused.
