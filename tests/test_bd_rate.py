@@ -1,5 +1,6 @@
 """BD-rate on synthetic rate-distortion curves whose answer is known in closed form."""
 
+import json
 import math
 
 import numpy as np
@@ -75,3 +76,24 @@ def test_the_table_has_families_with_four_points_against_each_anchor_present():
     assert bd_rate_table(pd.DataFrame(rows[4:]))["anchors"] == ["jpeg"]  # WebP absent: JPEG alone
     assert bd_rate_table(pd.DataFrame(rows[8:])) is None  # no anchor at all
     assert bd_rate_table(pd.DataFrame([r for r in rows if r["family"] == "pca"])) is None
+
+
+def test_framings_are_curves_of_their_own_and_the_strongest_classical_curve_is_an_anchor():
+    rates = np.array([0.1, 0.2, 0.4, 0.8])
+
+    def curve(family, approach, scale, framing=None):
+        params = json.dumps({"framing": framing} if framing else {})
+        return [{"family": family, "approach": approach, "params": params, "kind": "lossy", "split": "test",
+                 "head_bpp": r, "head_psnr": p} for r, p in zip(rates * scale, _psnr_of(rates), strict=True)]
+
+    rows = (curve("webp-lossy", "classical", 1.0, "per-image") + curve("webp-lossy", "classical", 0.6, "stream")
+            + curve("jpeg", "classical", 2.0, "per-image") + curve("jxl-lossy", "classical", 0.4, "stream")
+            + curve("hyperprior", "neural", 0.5))
+    table = bd_rate_table(pd.DataFrame(rows))
+    # The strongest classical curve (JPEG XL in one stream here) first, then WebP and JPEG one file per image.
+    assert table["anchors"] == ["jxl-lossy [stream]", "webp-lossy [per-image]", "jpeg [per-image]"]
+    assert table["strongest_classical"] == "jxl-lossy [stream]"
+    by_series = {r["family"]: r for r in table["rows"]}
+    assert by_series["webp-lossy [stream]"]["cells"][1]["number"] == pytest.approx(-40.0, abs=1e-6)
+    assert by_series["hyperprior"]["cells"][0]["number"] == pytest.approx(25.0, abs=1e-6)  # 0.5 / 0.4
+    assert by_series["hyperprior"]["cells"][1]["number"] == pytest.approx(-50.0, abs=1e-6)

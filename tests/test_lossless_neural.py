@@ -167,6 +167,17 @@ def binariser(temporary_codecs):
 
     register_codec("test-threshold-undeclared")(type("Undeclared", (Threshold,), {}))
 
+    @register_codec("test-threshold-lossy-declared")
+    class LossyDeclared(Declared):
+        """Lossy against the images, exact on the thresholded ones: a mismatch there fails the row too."""
+        kind = "lossy"
+        exact_source = "thresholded at 128"
+
+        def decompress(self, data):
+            decoded = super().decompress(data).copy()
+            decoded[0, 0, 0] ^= 255  # one pixel of the thresholded image wrong
+            return decoded
+
 
 def test_reference_hook_sets_what_a_lossless_decode_must_equal(binariser, tmp_path):
     exit_code = main(["run", "--split", "test", "--limit", "20", "--out", str(tmp_path),
@@ -181,11 +192,22 @@ def test_reference_hook_sets_what_a_lossless_decode_must_equal(binariser, tmp_pa
     assert "lossless round trip differs" in undeclared["error"]
 
 
+def test_a_lossy_codec_exact_on_its_source_is_checked_against_it(binariser, tmp_path):
+    assert main(["run", "--split", "test", "--limit", "20", "--out", str(tmp_path),
+                 "--codecs", "test-threshold-lossy-declared"]) == 1
+    row = load_table(tmp_path).iloc[0]
+    assert row["status"] == "failed" and not row["lossless_ok"]
+    assert row["error"].startswith("thresholded at 128 round trip differs on 1 of 20 images")
+
+
 def test_ar_mnist_row_through_the_runner(tmp_path):
     assert main(["run", "--split", "test", "--limit", "30", "--profile", "smoke", "--out", str(tmp_path / "out"),
                  "--cache-dir", str(tmp_path / "cache"), "--codecs", "ar-mnist:k=10"]) == 0
     row = load_table(tmp_path / "out").iloc[0]
     assert row["status"] == "ok" and row["lossless_ok"] and row["mse"] > 0
+    # Lossy against MNIST, exact on its binarised source: the judge is trained on its decode.
+    assert row["kind"] == "lossy" and row["exact_source"] == "binarised at 128"
+    assert 0 < row["accuracy"] <= 1 and 10 < row["psnr_image_mean"] < 40
     assert 0 < row["ideal_bpp"] < row["bpp"] and row["model_bytes"] > 0
 
 

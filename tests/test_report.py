@@ -206,11 +206,13 @@ def test_the_rows_own_family_and_roles_win_over_the_registry():
 
 def test_codecs_declare_family_and_roles_and_the_registry_checks_them(fake_codecs):
     assert report_columns("conv-ae", {"latent_dims": 39, "step": 1.0}) == {"family": "conv-ae",
-                                                                           "roles": "writeup-autoencoder"}
-    assert report_columns("conv-ae", {"latent_dims": 78}) == {"family": "conv-ae", "roles": ""}
+                                                                           "roles": "writeup-autoencoder",
+                                                                           "approach": "neural"}
+    assert report_columns("conv-ae", {"latent_dims": 78}) == {"family": "conv-ae", "roles": "", "approach": "neural"}
+    assert report_columns("gzip")["approach"] == "classical"  # baselines/ is the classical side
     assert report_columns("raw", {"framing": "per-image"})["roles"] == "identity"
     assert report_columns("full-train-set", {})["roles"] == "dataset-ceiling"
-    assert report_columns("no-such-codec", {}) == {"family": "no-such-codec", "roles": ""}
+    assert report_columns("no-such-codec", {}) == {"family": "no-such-codec", "roles": "", "approach": ""}
 
     class Lossy(ImageCodec):
         kind = "lossy"
@@ -501,6 +503,10 @@ def open_in_chromium(page_path: Path, screenshot: Path) -> dict:
             seen["protocol"] = page.locator("p[data-protocol]").inner_text()
             seen["concurrency"] = page.locator("p[data-concurrency]").inner_text()
             seen["pareto_key"] = page.locator("[data-figure-key='compression-vs-accuracy']").count()
+            seen["verdict_kinds"] = page.eval_on_selector_all("table[data-verdict] tr[data-verdict-kind]",
+                                                              "els => els.map(e => e.dataset.verdictKind)")
+            seen["anchors"] = page.locator("table[data-verdict] tr[data-anchor]").all_inner_texts()
+            seen["accuracy_caption"] = page.locator("#fig-compression-vs-accuracy figcaption").inner_text()
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
@@ -531,7 +537,14 @@ def test_a_small_real_run_renders_a_report_chromium_loads(tmp_path):
     assert all(url.startswith(("file://", "data:")) for url in seen["requests"]), seen["requests"]
     drawn = {f["id"] for f in seen["figures"] if f["drawn"]}
     assert drawn == FIGURES | {"dataset-samples"}, seen["figures"]
-    assert seen["sections"] == ["sizes", "accuracy", "rate-distortion", "pictures", "throughput", "provenance"]
+    assert seen["sections"] == ["verdict", "sizes", "accuracy", "rate-distortion", "pictures", "throughput",
+                                "provenance"]
+    # Only classical codecs ran: the verdict says so for each kind, and paq8px's figures measured outside the
+    # bench stand as labelled anchors, in the verdict and in the accuracy figure.
+    assert seen["verdict_kinds"][:2] == ["lossless", "lossy"] and "dataset" in seen["verdict_kinds"]
+    assert len(seen["anchors"]) == 2 and all("paq8px v216 -8, measured outside this bench" in a
+                                             for a in seen["anchors"])
+    assert "0.919 bpp" in seen["anchors"][0] and "0.919 bpp" in seen["accuracy_caption"]
     assert seen["nav"] == [f"#{s}" for s in seen["sections"]]
     assert seen["size_kinds"] == ["lossless", "lossy", "dataset"]  # one table, grouped by kind
     assert seen["size_rows"] == len(table) == 9
@@ -571,6 +584,11 @@ def test_the_headline_table_shows_each_family_once_at_its_cheapest_good_configur
     path = tmp_path / "table.csv"
     _table(rows).to_csv(path, index=False)
     lines = headline_markdown(path).splitlines()
+    verdict_lines = lines[2:lines.index("")]
+    assert verdict_lines[0].startswith("| lossless | bits/pixel, 8-bit pixels | all (70,000 images) | `gzip` |")
+    assert verdict_lines[0].endswith("| only classical codecs in this table |")
+    assert any("paq8px v216 -8, measured outside this bench | 0.919 bpp" in line for line in verdict_lines)
+    lines = lines[lines.index("") + 1:]
     body = {line.split("|")[1].strip(): line for line in lines[2:] if line.startswith("| ")}
     assert set(body) == {"full-train-set", "gzip", "pca", "jpeg"}
     assert "`pca:step=0.25`" in body["pca"] and "0.620 ‡" in body["pca"]  # cheapest within 1 point of 99%

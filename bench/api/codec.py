@@ -57,6 +57,10 @@ class Codec:
     params: dict = {}
     ctx: RunContext
 
+    #: "neural" or "classical": the codec's side in the report's verdict. Empty: the registry decides by
+    #: the folder the codec lives in (`codecs/` neural, `baselines/` classical).
+    approach: ClassVar[str] = ""
+
     #: Bytes of the trained weights or tables a decoder needs besides the payload.
     model_bytes: int = 0
 
@@ -105,11 +109,22 @@ class ImageCodec(Codec):
         """The inverse of `encode_image`: the image, or its 784 pixel bytes."""
         raise NotImplementedError
 
+    #: A lossy codec that is exact on a fixed transform of the images names the transform here (e.g.
+    #: "binarised at 128"); `reference` returns the transformed images, and every run checks the decode
+    #: against them image by image, as it checks a lossless codec against the images. Such a codec is
+    #: lossy against MNIST: its error, PSNR and accuracy are measured on its decode, like any lossy codec.
+    exact_source: ClassVar[str] = ""
+
     def reference(self, images: np.ndarray) -> np.ndarray:
         """What a perfect decode of `images` equals: the images themselves, unless the codec codes a
-        fixed transform of them (e.g. binarised pixels). `lossless_ok` compares the decode with this;
+        fixed transform of them (`exact_source`). `lossless_ok` compares the decode with this;
         MSE and PSNR are still measured against the 8-bit originals."""
         return images
+
+    @property
+    def checked_exact(self) -> bool:
+        """Whether every run must find the decode equal to `reference` image by image."""
+        return self.kind == "lossless" or bool(self.exact_source)
 
 
 class DatasetCodec(Codec):

@@ -46,6 +46,16 @@ class CodecEntry:
     def kind(self) -> str:
         return self.cls.kind
 
+    @property
+    def approach(self) -> str:
+        """"neural" or "classical": the side of the verdict the codec stands on. A codec class may say so
+        (`approach`); otherwise the folder tells: `codecs/` holds the neural codecs, `baselines/` the
+        classical ones; a plugin that says nothing stands on neither side ("")."""
+        if self.cls.approach:
+            return self.cls.approach
+        package = self.cls.__module__.split(".")[0]
+        return {"bench_codecs": "neural", "bench_baselines": "classical"}.get(package, "")
+
     def roles_of(self, params: dict) -> list[str]:
         """The roles a configuration plays: its parameters (defaults filled in) agree with every
         parameter one of the role's patterns names."""
@@ -100,15 +110,17 @@ def _role_patterns(name: str, roles, defaults: dict, configs: list[dict]) -> dic
 
 def report_columns(name: str, params: dict | None = None) -> dict:
     """What the report reads about a configuration besides its measurements: `family` (the series of
-    its figures) and `roles` (the roles it plays, comma-separated; "" for none).
+    its figures), `roles` (the roles it plays, comma-separated; "" for none) and `approach` ("neural"
+    or "classical": its side in the verdict).
 
     The runner adds these to every row; for a table without them the report asks here, by codec name
     and parameters. A name the registry does not know is its own family and plays no role.
     """
     entry = _entries().get(name)
     if entry is None:
-        return {"family": name, "roles": ""}
-    return {"family": entry.family or entry.name, "roles": ",".join(entry.roles_of(params or {}))}
+        return {"family": name, "roles": "", "approach": ""}
+    return {"family": entry.family or entry.name, "roles": ",".join(entry.roles_of(params or {})),
+            "approach": entry.approach}
 
 
 @dataclass(frozen=True)

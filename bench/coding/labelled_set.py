@@ -9,7 +9,7 @@ cost nothing more), the storage and the byte codec. Storages:
   codecs. MNIST digits are nearly two-level: a binary image costs about a fifth of the 8-bit one
   (27 against 143 B per image with lzma on 400 train images, measured) and a judge trained on binary
   digits still reads the grey real ones (docs/codecs.md, "Compressed coresets").
-- `webp`: the images tiled into one square-ish mosaic (`mosaic_columns`) coded as a single lossy WebP at
+- `webp`: the images tiled into one square-ish mosaic (`bench.coding.mosaic`) coded as a single lossy WebP at
   `quality`: one file, so no per-image header (35 B per image at quality 0, against 96 B per image
   as separate files).
 
@@ -26,6 +26,8 @@ import numpy as np
 
 from bench.api.registry import create_codec
 from bench.coding.container import check_content, content_digest, seal, unseal
+from bench.coding.mosaic import SIDE, from_mosaic, to_mosaic
+from bench.data.mnist import binarise
 from bench.errors import CorruptStreamError
 
 FORMAT_VERSION = 2
@@ -34,7 +36,6 @@ N_CLASSES = 10
 #: The lossless byte codecs of baselines/bytestream.py a stream may use; the name is stored.
 BYTE_CODECS = ("gzip", "bz2", "lzma", "brotli", "zstd")
 STORAGES = ("lossless", "binary", "webp")
-SIDE = 28
 #: WebP's largest side is 16,383 pixels: at most 585 tiles of 28 in a row or a column.
 MOSAIC_MAX_TILES = 16_383 // SIDE
 
@@ -63,29 +64,14 @@ def _smallest(payload: np.ndarray, byte_codec: str) -> tuple[str, bytes]:
     return best, streams[best]
 
 
-def mosaic_columns(n: int) -> int:
-    """Tiles per mosaic row for n images: ceil(sqrt(n)), so both sides stay within WebP's limit."""
-    return max(1, int(np.ceil(np.sqrt(n))))
-
-
 def _mosaic(images: np.ndarray) -> np.ndarray:
-    n = len(images)
-    if n > MOSAIC_MAX_TILES ** 2:
-        raise ValueError(f"storage webp holds at most {MOSAIC_MAX_TILES ** 2} images in one mosaic, got {n}")
-    columns = mosaic_columns(n)
-    rows = -(-n // columns)
-    tiles = np.zeros((rows * columns, SIDE, SIDE), np.uint8)
-    tiles[:n] = images
-    return tiles.reshape(rows, columns, SIDE, SIDE).transpose(0, 2, 1, 3).reshape(rows * SIDE, columns * SIDE)
+    if len(images) > MOSAIC_MAX_TILES ** 2:
+        raise ValueError(f"storage webp holds at most {MOSAIC_MAX_TILES ** 2} images in one mosaic, got {len(images)}")
+    return to_mosaic(images)
 
 
 def _tiles(mosaic: np.ndarray, n: int) -> np.ndarray:
-    columns = mosaic_columns(n)
-    rows = -(-n // columns)
-    if mosaic.shape != (rows * SIDE, columns * SIDE):
-        raise CorruptStreamError(f"subset stream's mosaic is {mosaic.shape}, its header says {n} images (corrupt)")
-    tiles = mosaic.reshape(rows, SIDE, columns, SIDE).transpose(0, 2, 1, 3).reshape(rows * columns, SIDE, SIDE)
-    return np.ascontiguousarray(tiles[:n])
+    return from_mosaic(mosaic, n, what="subset stream's mosaic")
 
 
 def _webp(mosaic: np.ndarray, quality: int) -> bytes:
@@ -106,7 +92,7 @@ def stored_form(images: np.ndarray, storage: str) -> np.ndarray:
     """What the receiver gets for these images under a storage whose loss is per pixel (binary);
     other storages are decoded from their stream."""
     if storage == "binary":
-        return np.where(images >= 128, 255, 0).astype(np.uint8)
+        return binarise(images) * np.uint8(255)
     return images
 
 

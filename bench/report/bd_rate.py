@@ -13,13 +13,28 @@ at no more rate): PSNR must rise with rate for log(rate) to be a function of it.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
 #: Fewer points than this and a family gets no BD-rate (the issue's rule, and the JVET one: four rates).
 MIN_POINTS = 4
-#: The anchors, by family name, in the table's column order.
+#: The fixed anchors, by family name, in the table's column order (their one-file-per-image curves where
+#: the table has both framings). The strongest classical curve of the table joins them first.
 ANCHORS = ("webp-lossy", "jpeg")
+FIXED_ANCHOR_FRAMING = "per-image"
+
+
+def series_of(row) -> str:
+    """A family's curve, per framing: one family's one-file-per-image and one-stream points are two
+    curves ("jpeg [stream]"); a family without a framing parameter is one curve, named by the family."""
+    try:
+        params = json.loads(row["params"]) if isinstance(row.get("params"), str) else {}
+    except ValueError:
+        params = {}
+    framing = params.get("framing") if isinstance(params, dict) else None
+    return f"{row['family']} [{framing}]" if framing else str(row["family"])
 
 
 def rd_curve(rate, psnr) -> tuple[np.ndarray, np.ndarray]:
@@ -67,13 +82,18 @@ def bd_rate_table(frame: pd.DataFrame, rate: str = "head_bpp", psnr: str = "head
     (a learned codec's headline figures are its held-out test images in either case)."""
     lossy = frame[frame["kind"].eq("lossy") & np.isfinite(frame[rate]) & np.isfinite(frame[psnr])
                   & frame[rate].gt(0)]
-    anchors = [a for a in ANCHORS if a in set(lossy["family"])]
+    lossy = lossy.assign(series=[series_of(row) for _, row in lossy.iterrows()])
+    curves = {series: rd_curve(group[rate], group[psnr]) for series, group in lossy.groupby("series")}
+    anchors = [next(s for s in (f"{a} [{FIXED_ANCHOR_FRAMING}]", a) if s in curves) for a in ANCHORS
+               if f"{a} [{FIXED_ANCHOR_FRAMING}]" in curves or a in curves]
     if not anchors:
         return None
-    curves = {family: rd_curve(group[rate], group[psnr]) for family, group in lossy.groupby("family")}
+    strongest = strongest_classical(lossy, curves, anchors[0])
+    if strongest is not None and strongest not in anchors:
+        anchors.insert(0, strongest)
     rows = []
     for family in sorted(curves):
-        group = lossy[lossy["family"] == family]
+        group = lossy[lossy["series"] == family]
         if len(group) < MIN_POINTS:
             continue
         cells = []
@@ -89,4 +109,19 @@ def bd_rate_table(frame: pd.DataFrame, rate: str = "head_bpp", psnr: str = "head
                      "curve_points": len(curves[family][0]), "cells": cells})
     if not rows:
         return None
-    return {"anchors": anchors, "rows": rows, "min_points": MIN_POINTS}
+    return {"anchors": anchors, "strongest_classical": strongest, "rows": rows, "min_points": MIN_POINTS}
+
+
+def strongest_classical(lossy: pd.DataFrame, curves: dict, reference: str) -> str | None:
+    """The classical curve with the lowest BD-rate against `reference` (itself included, at 0%), among
+    those with MIN_POINTS points: the strongest classical contestant the table has."""
+    if "approach" not in lossy:
+        return None
+    best, best_value = None, float("inf")
+    for series, group in lossy[lossy["approach"].eq("classical")].groupby("series"):
+        if len(group) < MIN_POINTS:
+            continue
+        value = 0.0 if series == reference else bd_rate(*curves[reference], *curves[series])
+        if np.isfinite(value) and value < best_value:
+            best, best_value = series, value
+    return best

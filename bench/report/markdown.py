@@ -14,6 +14,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from bench.report import verdict
 from bench.report.render import (
     accuracy_scale,
     annotate,
@@ -51,6 +52,33 @@ def headline_markdown(source: str | os.PathLike) -> str:
     frame = frame[frame["device_type"] == device]
     full = full_data_accuracy(frame, scale)
     summary = annotate(summarise(frame), full, scale)
+    lines = verdict_markdown(summary) + ["", *family_markdown(summary, full, device)]
+    return "\n".join(lines)
+
+
+def verdict_markdown(summary: pd.DataFrame) -> list[str]:
+    """The verdict (`bench.report.verdict`), one line per kind and measure, external anchors after."""
+    lines = ["| kind | measure | images | strongest classical | | strongest neural | | weights B "
+             "| neural, weights counted | neural / classical (weights counted) | outcome |",
+             "|---|---|---|---|---:|---|---:|---:|---:|---:|---|"]
+    for v in verdict.verdict_lines(summary):
+        classical, neural, weighted = v["classical"], v["neural"], v["neural_weighted"]
+        ratio = (f"{v['ratio']:.3f}" + (f" ({v['ratio_weighted']:.3f})" if v["ratio_weighted"] != v["ratio"] else "")
+                 if v["ratio"] is not None else "–")
+        cells = [v["kind"], v["what"], v["images"],
+                 f"`{classical['config']}`" if classical else "–", classical["text"] if classical else "–",
+                 f"`{neural['config']}`" if neural else "–", neural["text"] if neural else "–",
+                 _fmt(neural["model_bytes"], ",.0f") if neural else "–", weighted["text"] if weighted else "–",
+                 ratio, v["outcome"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    for a in verdict.pending_anchors(summary):
+        lines.append(f"| lossless | bits/pixel, 8-bit pixels | {a['images_label']} | {a['label']} | {a['bpp']:.3f} bpp "
+                     f"| | | | | | anchor, not a row of this table: {a['payload_bytes']:,} B |")
+    return lines
+
+
+def family_markdown(summary: pd.DataFrame, full, device: str) -> list[str]:
+    """One row per family at its headline configuration."""
     lines = [
         "| family | kind | configuration | bytes (payload) | weights | bits/pixel | PSNR dB | accuracy % "
         "| encode img/s | decode img/s |",
@@ -71,7 +99,7 @@ def headline_markdown(source: str | os.PathLike) -> str:
     bar = f"{full.percent:.2f}%" if full.percent is not None else "not in this table"
     lines += ["", f"Accuracy bar: within {WITHIN_POINTS:g} point of the judge's accuracy on the real training "
                   f"images ({bar}, {full.source or 'no such row'}); † never reaches it (most accurate "
-                  "configuration shown); ‡ the 10,000 held-out test images coded alone (learned codecs on "
-                  "split `all`); dataset codecs' bytes are the whole coded training set. "
-                  f"Device: {device}."]
-    return "\n".join(lines)
+                  "configuration shown); ‡ the 10,000 test images coded alone (every image codec on split "
+                  "`all`: the same images for every row); dataset codecs' bytes are the whole coded training "
+                  f"set. Device: {device}."]
+    return lines

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.report import bd_rate, dataset_frontier
+from bench.report import bd_rate, dataset_frontier, verdict
 from bench.run import artifacts
 from bench.run.measure import derived_columns
 from bench.run.results import COLUMNS, load_table
@@ -54,12 +54,13 @@ EXTRA_NUMERIC = ["nominal_ratio", "nominal_compression_pct", "ideal_bpp", "likel
                  *(f"{prefix}{c}_bytes" for prefix in ("", "orig_") for c in artifacts.CONTAINERS)]
 #: The held-out figures of a learned codec fitted on the train split, coded on the 10,000 test images alone
 #: (rows of split `all`); where present they are the row's headline figures (`HEADLINE`).
-HELD_OUT = ["test_payload_bytes", "test_bpp", "test_mse", "test_psnr"]
+HELD_OUT = ["test_payload_bytes", "test_bpp", "test_mse", "test_psnr", "test_psnr_image_mean"]
 #: headline column: (held-out column, whole-split column)
-HEADLINE = {"head_bpp": ("test_bpp", "bpp"), "head_mse": ("test_mse", "mse"), "head_psnr": ("test_psnr", "psnr")}
-EXTRA_NUMERIC += [*HELD_OUT, "concurrent_cells"]
+HEADLINE = {"head_bpp": ("test_bpp", "bpp"), "head_mse": ("test_mse", "mse"), "head_psnr": ("test_psnr", "psnr"),
+            "head_psnr_image_mean": ("test_psnr_image_mean", "psnr_image_mean")}
+EXTRA_NUMERIC += [*HELD_OUT, "psnr_image_mean", "concurrent_cells"]
 #: Text columns the report reads besides COLUMNS; any of them may be absent.
-EXTRA_TEXT = ["classifier_protocol", "source_table"]
+EXTRA_TEXT = ["classifier_protocol", "source_table", "exact_source"]
 NUMERIC = ["n_images", "repetition", "raw_bytes", "payload_bytes", "model_bytes", "total_bytes", "bpp", "ratio",
            "mse", "psnr", "accuracy", "fit_s", "enc_s", "dec_s", "wall_s", "images_per_s", "enc_images_per_s",
            "dec_images_per_s", "seed", *EXTRA_NUMERIC]
@@ -140,6 +141,9 @@ def with_headline(frame: pd.DataFrame) -> pd.DataFrame:
     for head, (held_out, whole) in HEADLINE.items():
         frame[head] = frame[held_out].where(frame[held_out].notna(), frame[whole])
     frame["held_out"] = frame["test_bpp"].notna()
+    # A row's test figures are the held-out ones; the headline MSE and PSNR follow the bits they go with.
+    for head in ("head_mse", "head_psnr", "head_psnr_image_mean"):
+        frame.loc[frame["held_out"] & frame[HEADLINE[head][0]].isna(), head] = np.nan
     return frame
 
 
@@ -158,22 +162,27 @@ def _role_text(value) -> str:
 
 
 def with_family_and_roles(frame: pd.DataFrame) -> None:
-    """`family` and `roles` of every row: the row's own (the runner writes them), else the registry's
-    (`report_columns`, by codec name and parameters) for a row without a family (an older table)."""
-    for column in ("family", "roles"):
+    """`family`, `roles` and `approach` of every row: the row's own (the runner writes them), else the
+    registry's (`report_columns`, by codec name and parameters) for a row without them (an older table)."""
+    for column in ("family", "roles", "approach"):
         if column not in frame:
             frame[column] = np.nan
         frame[column] = frame[column].astype(object)
-    missing = frame["family"].isna()
-    if missing.any():
-        from bench.api.registry import report_columns
+    # A row with a family is the runner's: its roles are what it says (none where empty). A row without
+    # one (an older table) takes all three from the registry; one without an approach, that alone.
+    from bench.api.registry import report_columns
 
+    for columns, missing in ((("family", "roles", "approach"), frame["family"].isna()),
+                             (("approach",), frame["approach"].isna())):
+        if not missing.any():
+            continue
         keys = list(zip(frame.loc[missing, "codec"], frame.loc[missing, "params"].map(
             lambda p: p if isinstance(p, str) else ""), strict=True))
         derived = {key: report_columns(key[0], _params(key[1])) for key in dict.fromkeys(keys)}
-        frame.loc[missing, "family"] = [derived[key]["family"] for key in keys]
-        frame.loc[missing, "roles"] = [derived[key]["roles"] for key in keys]
+        for column in columns:
+            frame.loc[missing, column] = [derived[key][column] for key in keys]
     frame["family"] = frame["family"].astype(str)
+    frame["approach"] = frame["approach"].fillna("").astype(str)
     frame["roles"] = frame["roles"].map(_role_text)
 
 
@@ -310,11 +319,13 @@ def size_table(frame: pd.DataFrame, split: str) -> dict:
             elif not np.isnan(r["accuracy_std_pct"]) and r["accuracy_std_pct"] > 0:
                 accuracy += f" ± {r['accuracy_std_pct']:.2f}"
             held = bool(r["held_out"])
+            exact_on = r["exact_source"] if isinstance(r["exact_source"], str) else ""
+            family = f"{r['family']} (exact on {exact_on})" if exact_on else r["family"]
             head_bpp = r["head_bpp"]
             pixels = r["raw_bytes"]  # one byte per pixel
             total_bpp = 8 * r["total_bytes"] / pixels if pixels > 0 else np.nan
             body.append({
-                "config": r["config"], "family": r["family"], "kind": r["kind"], "n_images": _fmt_int(r["n_images"]),
+                "config": r["config"], "kind": r["kind"], "approach": r["approach"], "family": family, "n_images": _fmt_int(r["n_images"]),
                 "payload": _fmt_int(r["payload_bytes"]), "model": _fmt_int(r["model_bytes"]),
                 "total": _fmt_int(r["total_bytes"]), "total_bpp": _fmt(total_bpp, ".3f"),
                 "per_image": _fmt(r["payload_bytes"] / r["n_images"], ",.1f"),
@@ -327,19 +338,21 @@ def size_table(frame: pd.DataFrame, split: str) -> dict:
                 "mse_whole": "0" if r["mse"] == 0 else _fmt(r["mse"], ".5f"),
                 "psnr": _marked(_fmt(r["head_psnr"], ".2f"), held and not np.isnan(r["test_psnr"])),
                 "psnr_whole": _fmt(r["psnr"], ".2f"),
+                "psnr_image_mean": _marked(_fmt(r["head_psnr_image_mean"], ".2f"),
+                                           held and not np.isnan(r["test_psnr_image_mean"])),
                 "accuracy": accuracy, "held_out": held,
                 "throughput": _fmt_int(r["images_per_s"]),
                 "concurrent": _fmt_int(r["concurrent_cells"]),
                 "optional": [_fmt(r[c], ".3f") for c, _ in optional],
                 "pareto_error": bool(r["pareto_error"]), "pareto_accuracy": bool(r["pareto_accuracy"]),
-                "lossless_failed": r["kind"] == "lossless" and not r["lossless_ok"],
+                "lossless_failed": (r["kind"] == "lossless" or bool(exact_on)) and not r["lossless_ok"],
             })
         groups.append({"kind": kind, "label": KIND_LABELS.get(kind, kind), "rows": body})
     n_images = rows["n_images"].dropna()
     return {"split": split, "groups": groups, "rows": [r for g in groups for r in g["rows"]],
             "optional": [label for _, label in optional], "held_out": any_held_out,
             "concurrency": any_concurrency,
-            "n_columns": 17 + len(optional) + 3 * any_held_out + any_concurrency,
+            "n_columns": 19 + len(optional) + 3 * any_held_out + any_concurrency,
             "n_images": _fmt_int(n_images.max()) if len(n_images) else "?"}
 
 
@@ -622,6 +635,20 @@ def figure_accuracy(frame: pd.DataFrame, full: FullAccuracy, styles: Styles) -> 
                           textcoords="offset points", fontsize=6, color="0.45")
         handles.append(Line2D([], [], color="0.6", marker="*", linestyle="none", markerfacecolor="none",
                               label="published distillation (not measured here)"))
+    anchors = [a for a in verdict.pending_anchors(frame) if a["images"] == "test"] if full.percent is not None else []
+    if anchors:
+        figure.caption += (" Grey diamonds: lossless reference coders measured outside this bench on the same "
+                           "10,000 test images (" + "; ".join(f"{a['label']}: {a['bpp']:.3f} bpp" for a in anchors)
+                           + "), at the full-data accuracy as every lossless codec: anchors, not rows of this table.")
+        anchored_on = [main] + [ax for ax, kind in zip(axes[1:], kinds, strict=True) if kind == "lossless"]
+        for ax in anchored_on:
+            for anchor in anchors:
+                ax.plot([anchor["bpp"]], [full.percent], linestyle="none", marker="D", markersize=8, color="0.5",
+                        markerfacecolor="none", zorder=1)
+                ax.annotate(anchor["label"], (anchor["bpp"], full.percent), xytext=(-6, 8), ha="right",
+                            textcoords="offset points", fontsize=7, color="0.35")
+        handles.append(Line2D([], [], color="0.5", marker="D", linestyle="none", markerfacecolor="none",
+                              label="reference coder, measured outside this bench"))
     _legend_outside(main, handles, [h.get_label() for h in handles], title="kind")
     for ax, kind in zip(axes[1:], kinds, strict=True):
         group_rows = per_kind[kind]
@@ -1052,6 +1079,8 @@ def build_context(table: pd.DataFrame, artifact_dir: Path, source: Path,
         "container_tables": container_tables(summary),
         "dataset_budgets": dataset_frontier.budget_table(summary),
         "bd_rates": bd_rate.bd_rate_table(summary),
+        "verdict": verdict.verdict_lines(summary),
+        "anchors": verdict.pending_anchors(summary),
         "full_accuracy": full,
         "protocol": protocol_paragraph(frame[on_main], full),
         "concurrency_note": concurrency_note(summary),
