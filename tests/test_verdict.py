@@ -71,3 +71,15 @@ def test_an_external_anchor_shows_until_the_wrapper_has_a_row_on_the_same_images
     measured = pd.DataFrame([_row("paq8px", "classical", "lossless", 0.92, held_out=False, split="test",
                                   n_images=10_000)])
     assert [a["images"] for a in verdict.pending_anchors(measured)] == ["all"]
+
+
+def test_the_binarised_table_lists_both_sides_on_the_binarised_source_smallest_first():
+    rows = [_row("ar-mnist", "neural", "lossy", 0.169, model_bytes=3_894, exact_source="binarised at 128"),
+            _row("bilevel:coder=g4", "classical", "lossy", 0.208, exact_source="binarised at 128"),
+            _row("jpeg:quality=5", "classical", "lossy", 2.0, psnr=20.5)]
+    frame = pd.DataFrame(rows).assign(test_payload_bytes=[165_335, 203_593, 1_000], enc_images_per_s=[5_800.0, 9e4, 1.0],
+                                      dec_images_per_s=[6_900.0, float("nan"), 1.0])
+    table = verdict.binarised_table(frame)
+    assert [r["config"] for r in table] == ["ar-mnist", "bilevel:coder=g4"]
+    assert table[0]["payload"] == "165,335" and table[0]["approach"] == "neural" and table[1]["dec"] == "–"
+    assert table[0]["bpp_with_weights"] == f"{0.169 + 8 * 3_894 / (70_000 * 784):.4f}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench.data.mnist import BINARISED
 from bench.report.bd_rate import rd_curve, series_of
 
 PIXELS_PER_IMAGE = 28 * 28
@@ -32,6 +33,7 @@ LOSSY_PSNR_POINTS = (20.0, 22.5, 25.0, 30.0)
 #: Byte budgets (payload) at which the dataset sides are compared.
 DATASET_BUDGETS = (16_000, 64_000, 100_000)
 SIDES = ("classical", "neural")
+BINARISED_SOURCE = BINARISED
 
 #: Figures measured outside this bench with a reference tool, shown labelled as such until a run of
 #: the bench's own wrapper of the tool (codec `codec`) has a row on the same images. They are never
@@ -204,7 +206,7 @@ def verdict_lines(summary: pd.DataFrame) -> list[dict]:
     if images is not None or len(lossless):
         images = images or lossless["images"].iloc[0]
         lines.append(_bits_line("lossless", "bits/pixel, 8-bit pixels", lossless, images))
-    binarised = frame[frame["exact_source"].eq("binarised at 128")] if "exact_source" in frame else frame.iloc[:0]
+    binarised = frame[frame["exact_source"].eq(BINARISED_SOURCE)] if "exact_source" in frame else frame.iloc[:0]
     if len(binarised):
         images = _shared_image_set(binarised) or binarised["images"].iloc[0]
         lines.append(_bits_line("exact on binarised", "bits/pixel, images binarised at 128", binarised, images))
@@ -231,3 +233,20 @@ def pending_anchors(summary: pd.DataFrame) -> list[dict]:
             shown.append({**anchor, "bpp": anchor_bpp(anchor),
                           "images_label": IMAGE_SET_LABELS.get(anchor["images"], anchor["images"])})
     return shown
+
+
+def binarised_table(summary: pd.DataFrame) -> list[dict]:
+    """Every codec exact on the binarised images, neural and classical, on its headline images, smallest
+    first: the comparison ar-mnist's bits/pixel call for (they code one bit of eight-bit pixels)."""
+    frame = _contestants(summary)
+    if frame.empty or "exact_source" not in frame:
+        return []
+    rows = frame[frame["exact_source"].eq(BINARISED_SOURCE)].sort_values(["head_bpp", "config"])
+    payload = rows["test_payload_bytes"].where(rows["held_out"], rows["payload_bytes"]) if len(rows) else rows
+    return [{"config": r["config"], "approach": r["approach"], "images": IMAGE_SET_LABELS.get(r["images"], r["images"]),
+             "payload": f"{payload[i]:,.0f}", "bpp": f"{r['head_bpp']:.4f}",
+             "model": f"{(r['model_bytes'] if r['model_bytes'] == r['model_bytes'] else 0):,.0f}",
+             "bpp_with_weights": f"{r['bpp_with_weights']:.4f}",
+             "enc": f"{r['enc_images_per_s']:,.0f}" if np.isfinite(r["enc_images_per_s"]) else "–",
+             "dec": f"{r['dec_images_per_s']:,.0f}" if np.isfinite(r["dec_images_per_s"]) else "–"}
+            for i, r in rows.iterrows()]
