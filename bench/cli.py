@@ -109,7 +109,9 @@ def cmd_list(args) -> int:
                          f"valid names: {', '.join(list_codecs())}")
     for name in names:
         entry = get_entry(name)
-        print(f"{name:<18} {entry.kind:<9} {entry.description}")
+        unavailable = entry.cls.unavailable_reason()  # a program this machine lacks: its cells are skipped
+        note = f"  (unavailable: {unavailable})" if unavailable else ""
+        print(f"{name:<18} {entry.kind:<9} {entry.description}{note}")
         params = ", ".join(f"{k}={v!r}" for k, v in entry.defaults.items()) or "(none)"
         print(f"{'':<28} parameters: {params}")
         if entry.configs != ({},):
@@ -219,9 +221,11 @@ def cmd_run(args) -> int:
               file=sys.stderr)
         return 130
     table = store.table()
-    failed = int((table["status"] != "ok").sum())
+    # A skipped row (a codec this machine cannot run, e.g. no paq8px binary) is not a failure.
+    skipped = int((table["status"] == "skipped").sum())
+    failed = int((table["status"] != "ok").sum()) - skipped
     print(f"wrote {store.dir / 'results.csv'} and results.parquet: {len(table)} row(s), {failed} failed, "
-          f"{time.perf_counter() - start:.1f} s")
+          + (f"{skipped} skipped, " if skipped else "") + f"{time.perf_counter() - start:.1f} s")
     print(harness_overhead_line(table))
     if not args.no_report:
         from bench.report.render import render_report

@@ -17,6 +17,10 @@ class CorruptStreamError(BenchError):
     """A compressed stream is truncated, extended or altered."""
 
 
+class CodecUnavailable(BenchError):
+    """A codec needs something this machine lacks (an external program): its cells are skipped."""
+
+
 def one_line(exc: BaseException) -> str:
     """`TypeName: first line of the message`: how a failed row or a broken plugin reports an error."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -76,6 +76,13 @@ class Codec:
     #: A learned codec's training budgets (`bench.api.profiles`); None for codecs that train nothing.
     profiles: ClassVar[ProfileSet | None] = None
 
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this codec cannot run on this machine (e.g. "no paq8px on PATH and $PAQ8PX unset"), or
+        None when it can. `bench list` shows the reason; the runner writes a `skipped` row with it
+        instead of running the cell, and `--resume` tries the cell again."""
+        return None
+
     @property
     def identity(self) -> CodecIdentity:
         """What a trained model of this codec is keyed by: name, parameters, code version."""

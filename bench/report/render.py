@@ -1059,7 +1059,10 @@ def build_context(table: pd.DataFrame, artifact_dir: Path, source: Path,
         # Lossless rows of that device inherit that device's full-data accuracy, not the main one's.
         other_summary = annotate(summarise(rows), other_full, scale)
         others.append(device_section(other_summary, frame, other, scale))
-    failed = frame[frame["status"] != "ok"]
+    failed = frame[~frame["status"].isin(["ok", "skipped"])]
+    # A skipped cell that a later --resume ran is not pending any more: only the latest word counts.
+    skipped = frame[frame["status"].eq("skipped")
+                    & ~frame["cell_key"].isin(frame.loc[frame["status"].eq("ok"), "cell_key"])]
     figures = {
         "accuracy": figure_accuracy(summary, full, styles),
         "rate_distortion": figure_rate_distortion(summary, styles),
@@ -1091,6 +1094,7 @@ def build_context(table: pd.DataFrame, artifact_dir: Path, source: Path,
         "any_held_out": bool(summary["held_out"].any()),
         "figures": figures,
         "failed": [{"config": r["config"], "split": r["split"], "error": r["error"]} for _, r in failed.iterrows()],
+        "skipped": [{"config": r["config"], "split": r["split"], "error": r["error"]} for _, r in skipped.iterrows()],
         "provenance": provenance(frame, source, extra_tables or []),
         "gzip_level": artifacts.GZIP_LEVEL,
     }

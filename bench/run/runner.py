@@ -22,7 +22,7 @@ from tqdm import tqdm
 from bench.api.codec import Codec, DatasetCodec, ImageCodec, RunContext
 from bench.api.identity import code_version, content_key
 from bench.api.registry import BrokenConfig, config_label, create_codec, get_entry, report_columns
-from bench.errors import one_line
+from bench.errors import CodecUnavailable, one_line
 from bench.learn import classifier
 from bench.run import artifacts, metrics
 from bench.run.environment import device_name, git_sha, library_versions
@@ -220,7 +220,8 @@ def failed_cell_row(cell: Cell, ctx: RunContext, reason: str) -> dict:
 
 
 def run_cell(cell: Cell, ctx: RunContext, position: int = 0) -> dict:
-    """Measure one cell; never raises for a codec failure (the row says `failed` and why)."""
+    """Measure one cell; never raises for a codec failure (the row says `failed` and why). A codec that
+    cannot run here (`Codec.unavailable_reason`, or CodecUnavailable raised) leaves a `skipped` row."""
     started = time.perf_counter()
     row = _row_header(cell.codec, cell.label, cell.param_dict, cell.split, cell.repetition, cell.key, ctx)
     codec: Codec | None = None
@@ -230,6 +231,10 @@ def run_cell(cell: Cell, ctx: RunContext, position: int = 0) -> dict:
             codec = create_codec(cell.codec, ctx, **cell.param_dict)
             row["kind"] = codec.kind
             row.update(report_columns(cell.codec, cell.param_dict))  # the report's family and roles
+            # A codec this machine cannot run (an external program it lacks) is skipped, not failed.
+            unavailable = type(codec).unavailable_reason()
+            if unavailable:
+                raise CodecUnavailable(unavailable)
             # A classical codec computes on the CPU whatever device the run asked for.
             row["device"] = ctx.device if codec.uses_torch else "cpu"
             row["device_name"] = device_name(row["device"])
@@ -246,6 +251,8 @@ def run_cell(cell: Cell, ctx: RunContext, position: int = 0) -> dict:
             row["model_bytes"] = int(codec.model_bytes)
         except KeyboardInterrupt:
             raise
+        except CodecUnavailable as exc:  # before fitting, or raised by the codec itself: `--resume` retries it
+            row.update(status="skipped", error=str(exc), device="cpu", device_name=device_name("cpu"))
         except Exception as exc:
             row.update(status="failed", error=one_line(exc))
             if ctx.profile == "smoke" or ctx.verbose:
@@ -258,6 +265,8 @@ def run_cell(cell: Cell, ctx: RunContext, position: int = 0) -> dict:
 
 
 def summary_line(row: dict) -> str:
+    if row["status"] == "skipped":
+        return f"{row['config']:<32} {row['split']:<5} SKIPPED {row['error']}"
     if row["status"] != "ok":
         return f"{row['config']:<32} {row['split']:<5} FAILED  {row['error']}"
     parts = [
