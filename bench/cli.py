@@ -240,7 +240,7 @@ def cmd_report(args) -> int:
     if args.headline:
         from bench.report.markdown import headline_markdown
 
-        print(headline_markdown(args.source))
+        print(headline_markdown(args.source, extra_tables=args.extra_tables))
         return 0
     print(f"report: {render_report(args.source, args.out, args.export_table, extra_tables=args.extra_tables)}")
     if args.export_table:

@@ -3,7 +3,7 @@ configuration, each decode sorted into: a project error (BenchError), an identic
 to other pixels with no error (silent), or any other exception (a library error the codec does not
 translate, MemoryError, a hang past the time limit).
 
-    .venv/bin/python -m benchmarks.fuzz_classical [--mutations 1000] [--images 4] [--json out.json]
+    .venv/bin/python -m benchmarks.fuzz_classical [--mutations 1000] [--images 4] [--json out.json] [--only 'jxl*,png*']
 
 These formats are what they are (the harness cannot add a checksum to a PNG): the table in
 docs/streams.md records which of them detect damage.
@@ -12,6 +12,7 @@ docs/streams.md records which of them detect damage.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import random
 import signal
@@ -23,9 +24,18 @@ from bench import create_codec
 from bench.data.mnist import load_split
 from bench.errors import BenchError
 
+#: The image-file codecs, one file per image (unsealed: the formats' own checks) and as one stream
+#: (the sealed mosaic); the default parameters unless a rate is named.
+IMAGE_FILES = [("png", {}), ("webp", {}), ("jpeg", {"quality": 75}), ("webp-lossy", {"quality": 75}),
+               ("jxl", {}), ("jxl-lossy", {}), ("jpeg2000", {}), ("jpeg2000-lossy", {}), ("jpegls", {}),
+               ("jpegls-near", {}), ("avif", {}), ("avif-lossy", {})]
 CONFIGS = [
     (name, {"framing": framing}) for name in ("gzip", "bz2", "lzma", "zstd", "brotli") for framing in ("whole", "per-image")
-] + [("png", {}), ("webp", {}), ("jpeg", {"quality": 75}), ("webp-lossy", {"quality": 75})]
+] + IMAGE_FILES + [(name, {**params, "framing": "stream"}) for name, params in IMAGE_FILES]
+#: zpaq and PPMd in the sealed container (a CRC of the body, checked before the library decodes it).
+CONFIGS += [("zpaq", {"method": m, "framing": f}) for m in (1, 3, 5) for f in ("whole", "per-image")]
+CONFIGS += [("ppmd", {"variant": v, "order": k, "framing": f})
+            for v, k in (("H", 2), ("I", 4)) for f in ("whole", "per-image")]
 DECODE_LIMIT_S = 20
 
 
@@ -78,14 +88,18 @@ def main() -> None:
     parser.add_argument("--mutations", type=int, default=1000)
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--json")
+    parser.add_argument("--only", help="only the configurations whose label matches one of these comma-separated "
+                                       "globs (e.g. 'jxl*,png*')")
     args = parser.parse_args()
     images = load_split("test", limit=args.images).images
     results = {}
     for name, params in CONFIGS:
         label = name + "".join(f":{k}={v}" for k, v in params.items())
+        if args.only and not any(fnmatch.fnmatchcase(label, g) for g in args.only.split(",")):
+            continue
         results[label] = fuzz(name, params, images, args.mutations)
         r = results[label]
-        print(f"{label:24s} {r['stream_bytes']:6d} B  {json.dumps(r['outcomes'], sort_keys=True)}", flush=True)
+        print(f"{label:36s} {r['stream_bytes']:6d} B  {json.dumps(r['outcomes'], sort_keys=True)}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1, sort_keys=True)

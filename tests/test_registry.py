@@ -52,7 +52,8 @@ def test_bad_parameter_values(name, params, message):
 def test_spec_expands_globs_configs_and_overrides():
     assert parse_spec("gzip") == [("gzip", {"framing": "whole"}), ("gzip", {"framing": "per-image"})]
     assert parse_spec("gzip:level=1:framing=whole") == [("gzip", {"level": 1, "framing": "whole"})]
-    assert [n for n, _ in parse_spec("webp*")] == ["webp"] * 2 + ["webp-lossy"] * 8  # lossless: methods 6, 5; lossy: qualities 0..90
+    # lossless: methods 6, 5; lossy: qualities 0..90; each one file per image, then as one stream
+    assert [n for n, _ in parse_spec("webp*")] == ["webp"] * 4 + ["webp-lossy"] * 16
     with pytest.raises(CodecError, match="bad parameter"):
         parse_spec("gzip:level")
     with pytest.raises(CodecError, match="no codec matches"):

@@ -23,6 +23,7 @@ from bench.report.render import (
     normalise,
     read_source,
     summarise,
+    with_extra_tables,
 )
 
 #: How close to the full-data accuracy (percentage points) a configuration must come to be "as good".
@@ -44,8 +45,12 @@ def _fmt(value, spec: str) -> str:
     return "–" if value is None or (isinstance(value, float) and not np.isfinite(value)) else format(value, spec)
 
 
-def headline_markdown(source: str | os.PathLike) -> str:
+def headline_markdown(source: str | os.PathLike, extra_tables: list | None = None) -> str:
+    """The verdict and the family table of a run folder or table file (with the rows of `extra_tables`
+    appended, as `bench report --with` does)."""
     table, _, _ = read_source(source)
+    if extra_tables:
+        table = with_extra_tables(table, extra_tables)
     frame = normalise(table)
     scale = accuracy_scale(frame)
     device = main_device(frame)
