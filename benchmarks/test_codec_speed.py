@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from bench.api.registry import config_label, get_entry, parse_spec
+from bench.api.registry import config_label, parse_spec
 from bench.run.environment import device_name
 from bench.run.measure import Timer, derive, measure
 from bench.run.timing import synchronize
