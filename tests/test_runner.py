@@ -15,7 +15,7 @@ def run_cli(*args) -> int:
 
 def test_run_writes_tidy_csv_and_parquet(tmp_path):
     # smoke: the lossy row's accuracy trains the classifier with the smoke budget (seconds)
-    assert run_cli("--codecs", "raw,gzip:framing=whole,webp-lossy:quality=50", "--limit", "50",
+    assert run_cli("--codecs", "raw,gzip:framing=whole,webp-lossy:quality=50:framing=per-image", "--limit", "50",
                    "--profile", "smoke", "--out", str(tmp_path)) == 0
     table = load_table(tmp_path)
     assert list(table.columns[: len(COLUMNS)]) == COLUMNS
