@@ -26,7 +26,7 @@ import numpy as np
 
 from bench.api.registry import create_codec
 from bench.coding.container import check_content, content_digest, seal, unseal
-from bench.coding.mosaic import SIDE, from_mosaic, to_mosaic
+from bench.coding.mosaic import SIDE, from_mosaic, mosaic_shape, to_mosaic
 from bench.data.mnist import binarise
 from bench.errors import CorruptStreamError
 
@@ -78,8 +78,9 @@ def _webp(mosaic: np.ndarray, quality: int) -> bytes:
     return _webp_codec(quality).encode_image(mosaic)
 
 
-def _unwebp(body: bytes) -> np.ndarray:
-    return _webp_codec(0).decode_image(body)  # the quality is the encoder's only
+def _unwebp(body: bytes, n: int) -> np.ndarray:
+    # The whole mosaic is one WebP file: decoded and checked against the mosaic's shape for n images.
+    return _webp_codec(0)._decode_checked(body, mosaic_shape(n))  # the quality is the encoder's only
 
 
 @functools.cache
@@ -113,7 +114,7 @@ def pack_labelled_set(images: np.ndarray, labels: np.ndarray, storage: str = "lo
         header = {"v": FORMAT_VERSION, "codec": codec, "counts": counts, "store": "binary"}
         return seal(MAGIC, header, body, content_digest(decoded))
     body = _webp(_mosaic(images), quality)
-    decoded = _tiles(_unwebp(body), len(images))
+    decoded = _tiles(_unwebp(body, len(images)), len(images))
     header = {"v": FORMAT_VERSION, "codec": "webp", "counts": counts, "store": "webp", "q": quality}
     return seal(MAGIC, header, body, content_digest(decoded))
 
@@ -147,6 +148,6 @@ def unpack_labelled_set(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     else:
         if n < 1:
             raise CorruptStreamError("subset stream's WebP mosaic holds no images (corrupt)")
-        images = _tiles(_unwebp(body), n)
+        images = _tiles(_unwebp(body, n), n)
     check_content(images, digest)
     return images, np.repeat(np.arange(N_CLASSES, dtype=np.uint8), counts)
