@@ -95,6 +95,12 @@ class Codec:
         """Codec-specific measurements added to the row (e.g. ideal code length, nominal ratio)."""
         return {}
 
+    @property
+    def checked_exact(self) -> bool:
+        """Whether every run must find the decode equal to the codec's reference image by image (a
+        lossless codec, or one exact on a fixed transform of the images); never a dataset codec."""
+        return False
+
 
 class ImageCodec(Codec):
     kind = "lossless"
@@ -130,7 +136,6 @@ class ImageCodec(Codec):
 
     @property
     def checked_exact(self) -> bool:
-        """Whether every run must find the decode equal to `reference` image by image."""
         return self.kind == "lossless" or bool(self.exact_source)
 
 
