@@ -106,8 +106,14 @@ class ImageFileCodec(ImageCodec):
     def _decode(self, data: bytes) -> np.ndarray:
         raise NotImplementedError
 
-    def _decode_checked(self, data: bytes, shape: tuple[int, int]) -> np.ndarray:
-        """`_decode`, its errors and any other shape than `shape` as one CorruptStreamError line."""
+    # -- one picture of any size: a digit, a page of the stream framing, a coreset's mosaic ----------------
+    def encode_picture(self, pixels: np.ndarray) -> bytes:
+        """One 2-D uint8 image of any size (within the format's limits) as one file of this format."""
+        return bytes(self._encode(np.ascontiguousarray(pixels, np.uint8)))
+
+    def decode_picture(self, data: bytes, shape: tuple[int, int]) -> np.ndarray:
+        """The inverse of `encode_picture`: its errors, and any other shape than `shape`, as one
+        CorruptStreamError line."""
         try:
             pixels = self._decode(data)
         except self.errors as exc:
@@ -119,10 +125,10 @@ class ImageFileCodec(ImageCodec):
 
     # -- per-image framing -------------------------------------------------------------------------
     def encode_image(self, image: np.ndarray) -> bytes:
-        return bytes(self._encode(np.ascontiguousarray(image, np.uint8)))
+        return self.encode_picture(image)
 
     def decode_image(self, blob: bytes) -> np.ndarray:
-        return self._decode_checked(blob, self._shape)
+        return self.decode_picture(blob, self._shape)
 
     # -- both ----------------------------------------------------------------------------------------
     def compress(self, images: np.ndarray) -> bytes:
@@ -155,7 +161,7 @@ class ImageFileCodec(ImageCodec):
             raise ValueError(f"{self.name}: the stream framing tiles {SIDE}x{SIDE} images, got {images.shape[1:]}")
         cols, rows = self.geometry(n)
         per_page = cols * rows
-        pages = [bytes(self._encode(to_mosaic(images[i : i + per_page], cols))) for i in range(0, n, per_page)]
+        pages = [self.encode_picture(to_mosaic(images[i : i + per_page], cols)) for i in range(0, n, per_page)]
         body = b"".join(pages)
         header = {"n": n, "h": SIDE, "w": SIDE, "cols": cols, "rows": rows, "pages": [len(p) for p in pages]}
         # The digest is of the image files themselves, not of decoded pixels: it catches any damage before
@@ -187,7 +193,7 @@ class ImageFileCodec(ImageCodec):
         parts, start = [], 0
         for index, length in enumerate(pages):
             count = min(per_page, n - index * per_page)
-            page = self._decode_checked(body[start : start + length], mosaic_shape(count, cols))
+            page = self.decode_picture(body[start : start + length], mosaic_shape(count, cols))
             parts.append(from_mosaic(page, count, cols))
             start += length
         return np.concatenate(parts) if parts else np.empty((0, SIDE, SIDE), np.uint8)

@@ -75,12 +75,12 @@ def _tiles(mosaic: np.ndarray, n: int) -> np.ndarray:
 
 
 def _webp(mosaic: np.ndarray, quality: int) -> bytes:
-    return _webp_codec(quality).encode_image(mosaic)
+    return _webp_codec(quality).encode_picture(mosaic)
 
 
 def _unwebp(body: bytes, n: int) -> np.ndarray:
     # The whole mosaic is one WebP file: decoded and checked against the mosaic's shape for n images.
-    return _webp_codec(0)._decode_checked(body, mosaic_shape(n))  # the quality is the encoder's only
+    return _webp_codec(0).decode_picture(body, mosaic_shape(n))  # the quality is the encoder's only
 
 
 @functools.cache
