@@ -198,7 +198,7 @@ def cmd_run(args) -> int:
         executor = RayExecutor(args.address, gpus_per_cell=args.gpus_per_cell, cpus_per_cell=args.cpus_per_cell)
         resources = executor.connect()
         device = executor.device_for(args.device)
-        where = (f"Ray ({'local instance' if args.address is None else args.address}: "
+        where = (f"Ray ({f'local instance on {executor.local_address}' if args.address is None else args.address}: "
                  f"{resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU)")
         # The driver may have no GPU of its own: the rows name the GPUs the cells ran on.
         shown = device_name(device) if device == "cpu" else "cuda on the cluster's GPUs"

@@ -1,12 +1,17 @@
 """`--executor ray` on a local Ray instance this module starts (loopback only, 2 CPUs, shut down at the end):
-the rows a local run gives, failed rows for raising cells and dying workers, resume after an interrupt."""
+the rows a local run gives, failed rows for raising cells and dying workers (from inside the codec and
+killed from outside), resume after an interrupt."""
 
 import os
+import signal
+import threading
+import time
 
 # Before Ray is imported: a local instance on the loopback address, never this machine's network one.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 import numpy as np
+import psutil
 import pytest
 import ray
 import torch
@@ -107,6 +112,53 @@ def test_a_raising_cell_and_a_dying_worker_leave_rows_never_none(local_ray, tmp_
     assert rows["raw"]["status"] == "ok"
 
 
+def _register_slow_codec():
+    @register_codec("test-ray-waits")
+    class Waits(ImageCodec):
+        """Writes its worker's pid to `pid_file` and waits to be killed; once the file exists (the retry),
+        it codes at once."""
+
+        def __init__(self, pid_file: str = ""):
+            self.pid_file = pid_file
+
+        def compress(self, images):
+            if not os.path.exists(self.pid_file):
+                with open(self.pid_file + ".part", "w") as f:
+                    f.write(str(os.getpid()))
+                os.replace(self.pid_file + ".part", self.pid_file)
+                time.sleep(120)  # killed from outside long before this ends
+            return np.ascontiguousarray(images).tobytes()
+
+        def decompress(self, data):
+            return np.frombuffer(data, np.uint8).reshape(-1, 28, 28)
+
+
+def _kill_when_written(pid_file: str, killed: list) -> None:
+    deadline = time.monotonic() + 90
+    while not os.path.exists(pid_file) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int(open(pid_file).read())
+    killed.append(psutil.Process(pid).name())
+    os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_killed_from_outside_mid_cell_is_retried_and_every_row_comes_once(
+        local_ray, tmp_path, temporary_codecs):
+    _register_slow_codec()
+    ctx = RunContext(profile="smoke", cache_dir=tmp_path / "cache")
+    pid_file = str(tmp_path / "worker.pid")
+    configs = [("test-ray-waits", {"pid_file": pid_file}), ("raw", {"framing": "whole"}),
+               ("gzip", {"framing": "whole"})]
+    killed: list[str] = []
+    killer = threading.Thread(target=_kill_when_written, args=(pid_file, killed), daemon=True)
+    killer.start()
+    rows = list(RayExecutor().run(plan(configs, "test", 20, 1, ctx), ctx))
+    killer.join(timeout=5)
+    assert killed and killed[0].startswith("ray::"), killed  # a Ray worker process, SIGKILLed by this test
+    assert sorted(row["config"] for row in rows) == sorted(["gzip", "raw", f"test-ray-waits:pid_file={pid_file}"])
+    assert all(row["status"] == "ok" and row["lossless_ok"] for row in rows), [row["error"] for row in rows]
+
+
 class _Interrupt:
     """An echo that raises KeyboardInterrupt after the first row, as Ctrl-C would."""
 
@@ -141,7 +193,7 @@ def test_the_cli_runs_on_ray_and_refuses_mixed_flags(local_ray, tmp_path, capsys
     code = bench_main(["run", "--executor", "ray", "--codecs", "gzip,raw", "--split", "test", "--limit", "50",
                        "--out", str(out), "--no-report", "--cache-dir", str(tmp_path / "cache")])
     printed = capsys.readouterr().out
-    assert code == 0 and "Ray (local instance:" in printed and "4 row(s), 0 failed" in printed
+    assert code == 0 and "Ray (local instance on 127.0.0.1:" in printed and "4 row(s), 0 failed" in printed
     assert bench_main(["run", "--address", "auto", "--codecs", "raw", "--out", str(out)]) == 2
     assert "--address need --executor ray" in capsys.readouterr().err
     assert bench_main(["run", "--executor", "ray", "--jobs", "2", "--codecs", "raw", "--out", str(out)]) == 2

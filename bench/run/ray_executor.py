@@ -17,6 +17,11 @@ has), so one results store takes them whatever ran them. What a cluster changes,
   skips them whichever executor wrote them.
 - Codecs registered at run time (tests, notebooks) travel with the tasks: each task carries its
   codec's registry entry, and a worker registers what it lacks.
+- The local instance (no `--address`) listens on loopback only: Ray's APIs run arbitrary code, so a
+  node reachable from the network is a remote shell. Ray binds its GCS, raylet, object manager and
+  workers to the node's address, and picks the machine's network address for a node unless it runs
+  single-machine (its `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` mode, loopback), which this module sets
+  before Ray is imported; a local instance that reports any other address is shut down and refused.
 
 Ray is an optional extra (`pip install .[ray]`); nothing else in the bench imports this module.
 """
@@ -40,7 +45,14 @@ RETRIES = 1
 POLL_S = 1.0
 
 
-def _import_ray():
+#: Ray's single-machine mode: node address 127.0.0.1, so every server of the node binds to loopback.
+#: Read by Ray when it is imported; a joined cluster (`--address`) is not affected by it.
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _import_ray(local: bool = False):
+    if local:
+        os.environ[SINGLE_MACHINE_ENV] = "0"
     try:
         import ray
     except ImportError:
@@ -130,12 +142,14 @@ class RayExecutor:
         self.address, self.gpus_per_cell, self.cpus_per_cell = address, gpus_per_cell, cpus_per_cell
         self.num_cpus, self.poll_s = num_cpus, poll_s
         self._started_here = False
+        #: The address a local instance this executor started reports (always 127.0.0.1).
+        self.local_address = ""
 
     def connect(self) -> dict:
         """Start or join Ray (once); the cluster's resources (CPU, GPU, ...)."""
-        ray = _import_ray()
+        local = self.address is None
+        ray = _import_ray(local)
         if not ray.is_initialized():
-            local = self.address is None
             try:
                 ray.init(address="local" if local else self.address, num_cpus=self.num_cpus if local else None,
                          include_dashboard=False, logging_level="warning")
@@ -143,7 +157,18 @@ class RayExecutor:
                 raise BenchError(f"cannot {'start a local Ray instance' if local else f'join Ray at {self.address}'}: "
                                  f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
             self._started_here = True
+        if local:
+            self._refuse_a_network_address(ray)
         return ray.cluster_resources()
+
+    def _refuse_a_network_address(self, ray) -> None:
+        addresses = {ray.util.get_node_ip_address()} | {node["NodeManagerAddress"] for node in ray.nodes()}
+        self.local_address = ", ".join(sorted(addresses))
+        if addresses != {"127.0.0.1"}:
+            self.shutdown()
+            raise BenchError(f"the local Ray instance chose {self.local_address}, not loopback only: "
+                             f"import ray after the bench sets {SINGLE_MACHINE_ENV}=0, or start it yourself "
+                             "and pass --address")
 
     def shutdown(self) -> None:
         """Stop the local Ray instance this executor started (a joined cluster keeps running)."""
@@ -170,8 +195,8 @@ class RayExecutor:
         cells = list(cells)
         if not cells:
             return
-        ray = _import_ray()
         self.connect()
+        ray = _import_ray()
         try:
             yield from self._run(ray, cells, ctx)
         finally:
