@@ -230,11 +230,24 @@ def cmd_run(args) -> int:
     if not args.no_report:
         from bench.report.render import render_report
 
-        print(f"report: {render_report(store.dir)}")
+        try:
+            print(f"report: {render_report(store.dir)}")
+        except KeyboardInterrupt:
+            print(f"\ninterrupted while drawing the report: every row is kept in {store.dir}; "
+                  f"`bench report {store.dir}` draws it", file=sys.stderr)
+            return 130
     return 1 if failed else 0
 
 
 def cmd_report(args) -> int:
+    try:
+        return _report(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: no report written (a report is written whole or not at all)", file=sys.stderr)
+        return 130
+
+
+def _report(args) -> int:
     from bench.report.render import render_report
 
     if args.headline:

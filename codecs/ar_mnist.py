@@ -33,7 +33,9 @@ from bench.coding.entropy import (
     PRECISION_BITS,
     Decoder,
     Encoder,
+    check_coder,
     code_length_columns,
+    coder_field,
     ideal_bits,
     quantize,
 )
@@ -198,7 +200,8 @@ class ArMnist(ImageCodec):
             freqs = model.freqs(padded[:, t : t + self.k])
             encoder.encode(bits[:, t], freqs)
             ideal += ideal_bits(bits[:, t], freqs)
-        header = {"n": n, "k": self.k, "backend": self.backend, "model": self._model_id}
+        header = {"n": n, "k": self.k, "backend": self.backend, "model": self._model_id,
+                  **coder_field(self.backend)}
         stream = seal(MAGIC, header, encoder.finish(), content_digest(bits))
         self._last_stream = {"ideal": ideal, "real_bytes": len(stream), "pixels": n * PIXELS}
         return stream
@@ -208,6 +211,7 @@ class ArMnist(ImageCodec):
         header, body, digest = unseal(data, MAGIC)
         if header.get("k") != self.k or header.get("backend") != self.backend:
             raise CorruptStreamError(f"ar-mnist header does not match this codec (k={self.k}, backend={self.backend})")
+        check_coder(header, "ar-mnist", self.backend)
         if header.get("model") != self._model_id:
             raise CorruptStreamError("ar-mnist stream was coded with a different trained model")
         # No pixel costs less than the model's most confident table entry, for either value.

@@ -49,7 +49,9 @@ from bench.coding.entropy import (
     PRECISION_BITS,
     Decoder,
     Encoder,
+    check_coder,
     code_length_columns,
+    coder_field,
     quantize_float32,
 )
 from bench.coding.reproducible import check_float_settings, float_settings, torch_threads
@@ -419,7 +421,7 @@ class DeepAr(ImageCodec):
                 encoder.encode_tables(symbols, tables)
                 ideal += PRECISION_BITS * len(symbols) - float(np.log2(tables[np.arange(len(symbols)), symbols]).sum())
             header = {"n": len(images), "backend": self.backend, "batch": LOCKSTEP_BATCH,
-                      "model": self._model_id, "float": float_settings(self.device)}
+                      "model": self._model_id, "float": float_settings(self.device), **coder_field(self.backend)}
             stream = seal(MAGIC, header, encoder.finish(), content_digest(images))
         self._last_stream = {"ideal": ideal, "real_bytes": len(stream), "pixels": len(images) * PIXELS}
         return stream
@@ -433,6 +435,7 @@ class DeepAr(ImageCodec):
         if (header.get("backend"), header.get("batch")) != (self.backend, LOCKSTEP_BATCH):
             raise CorruptStreamError(f"deep-ar stream was coded with another configuration ({header.get('backend')}, "
                                      f"batch {header.get('batch')})")
+        check_coder(header, "deep-ar", self.backend)
         if header.get("model") != self._model_id:
             raise CorruptStreamError("deep-ar stream was coded with a different trained model")
         out = np.zeros((n, SIDE, SIDE), dtype=np.uint8)

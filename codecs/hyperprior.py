@@ -371,7 +371,7 @@ class Hyperprior(ImageCodec):
         with torch_threads(self.device, 1):  # the settings `_y_parameters` computes under
             settings = float_settings(self.device)
         header = {"n": len(images), "batch": CODING_BATCH, "model": self._model_id, "mean": self.mean,
-                  "float": settings}
+                  "float": settings, **entropy.coder_field()}
         stream = seal(MAGIC, header, encoder.finish(), content_digest(np.frombuffer(b"".join(digests), np.uint8)))
         pixels = images.size
         self._last_stream = {"ideal_bpp": ideal / pixels if pixels else None,
@@ -404,6 +404,7 @@ class Hyperprior(ImageCodec):
         if (header.get("batch"), header.get("mean")) != (CODING_BATCH, self.mean):
             raise CorruptStreamError("hyperprior stream was coded with another configuration "
                                      f"(batch {header.get('batch')}, mean {header.get('mean')})")
+        entropy.check_coder(header, "hyperprior")
         if header.get("model") != self._model_id:
             raise CorruptStreamError("hyperprior stream was coded with a different trained model")
         with torch_threads(self.device, 1):

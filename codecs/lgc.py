@@ -5,9 +5,12 @@ Sender: an autoencoder with a 64-dim latent is trained on the train split (varia
 means). The training set is encoded; per class, a Gaussian mixture is fitted to the class's latent
 vectors (scikit-learn `GaussianMixture`), its number of components chosen by BIC (or fixed).
 
-Payload (gzip -9 of): a header, the class counts, each class's mixture (weights, means, covariance
-Cholesky factors) and the decoder's weights, all at `precision` float32 (as the write-up ships them),
-float16 or int8 (per-row affine quantisation). The encoder stays with the sender.
+Payload: the bench's sealed stream (`bench.coding.container.seal`) around gzip -9 of a body: a small
+header, the class counts, each class's mixture (weights, means, covariance Cholesky factors) and the
+decoder's weights, all at `precision` float32 (as the write-up ships them), float16 or int8 (per-row
+affine quantisation). The seal's content digest is of that body, before gzip: the receiver samples the
+images with its own floats, so the body, not the images, is what both sides must agree on, and a
+change inside the gzip (re-compressed, its CRC right) is caught. The encoder stays with the sender.
 
 Receiver: per class, as many latents as the class had images, sampled from its mixture with the seed
 stored in the payload, decoded by the small decoder: a synthetic labelled training set. The decoder's
@@ -29,7 +32,7 @@ import numpy as np
 
 from bench import DatasetCodec, register_codec
 from bench.api.profiles import Profile, ProfileSet
-from bench.coding.container import read_varint, write_varint
+from bench.coding.container import check_content, content_digest, int_in, read_varint, seal, unseal, write_varint
 from bench.errors import CorruptStreamError
 from bench.learn.classifier import N_CLASSES
 from bench.learn.model_cache import load_or_train
@@ -37,7 +40,10 @@ from bench.learn.model_cache import load_or_train
 VARIANTS = ("vanilla", "vae", "cvae", "contrastive")
 COVARIANCES = ("full", "diag", "tied", "spherical")
 PRECISIONS = ("float32", "float16", "int8")
-MAGIC = b"LGC1"
+MAGIC = b"LGC1"  # of the body inside the gzip
+#: The sealed stream around it; its header holds the body's length, which bounds the gzip's expansion.
+STREAM_MAGIC = b"LGC2"
+MAX_BODY_BYTES = 1 << 30
 CONTRASTIVE_WEIGHT = 10.0
 CONTRASTIVE_TEMPERATURE = 0.2
 DECODE_BATCH = 2000
@@ -429,16 +435,28 @@ class LatentGaussianCompression(DatasetCodec):
             "body_bytes": len(raw_body),
         })
         self.bic_by_class = bic_tables  # for inspection; the row keeps only the chosen K per class
-        return gzip.compress(raw_body, 9, mtime=0)
+        return seal(STREAM_MAGIC, {"body": len(raw_body)}, gzip.compress(raw_body, 9, mtime=0),
+                    content_digest(np.frombuffer(raw_body, np.uint8)))
 
     def decompress_dataset(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:
         import torch
         import torch.nn.functional as F
 
+        header, packed, digest = unseal(data, STREAM_MAGIC, "lgc")
+        size = header.get("body")
+        if set(header) != {"body"} or not int_in(size, 1, MAX_BODY_BYTES):
+            raise CorruptStreamError("lgc: header does not give the body's length (corrupt stream)")
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip framing; at most the stated length + 1
         try:
-            body = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise CorruptStreamError(f"lgc: corrupt gzip stream ({exc})") from None
+            body = inflate.decompress(packed, size + 1)
+        except zlib.error as exc:
+            raise CorruptStreamError(f"lgc: corrupt gzip body ({exc})") from None
+        if len(body) != size or not inflate.eof or inflate.unused_data:
+            raise CorruptStreamError("lgc: the gzip body does not hold the stated length (corrupt stream)")
+        try:
+            check_content(np.frombuffer(body, np.uint8), digest)
+        except CorruptStreamError as exc:
+            raise CorruptStreamError(f"lgc: {exc}") from None
         reader = _Reader(body)
         if reader.take(4) != MAGIC:
             raise CorruptStreamError("lgc: not an lgc stream (bad magic)")

@@ -63,7 +63,9 @@ from bench.coding.entropy import (
     PRECISION_BITS,
     Decoder,
     Encoder,
+    check_coder,
     code_length_columns,
+    coder_field,
     quantize_float32,
 )
 from bench.coding.parallel import map_segments
@@ -479,7 +481,7 @@ class LocalAr(ImageCodec):
         coded = map_segments(lambda group: self._encode_group(coding, group), groups, fork=self.device == "cpu")
         header = {"n": n, "head": self.head, "backend": self.backend, "batch": LOCKSTEP_BATCH,
                   "loop": [LOOP, ROW_CHUNK], "window": self._window_config, "matmul": matmul,
-                  "model": self._model_id, "float": float_settings(self.device)}
+                  "model": self._model_id, "float": float_settings(self.device), **coder_field(self.backend)}
         body = pack_chunks(b"", [segment for segment, _ in coded])
         stream = seal(MAGIC, header, body, content_digest(images))
         ideal = sum(bits for _, bits in coded)
@@ -522,6 +524,7 @@ class LocalAr(ImageCodec):
                                      f"{header.get('backend')}, batch {header.get('batch')}, "
                                      f"loop {header.get('loop')}; this decoder: batch {LOCKSTEP_BATCH}, "
                                      f"loop {[LOOP, ROW_CHUNK]})")
+        check_coder(header, "local-ar", self.backend)
         if header.get("model") != self._model_id:
             raise CorruptStreamError("local-ar stream was coded with a different trained model")
         device = check_float_settings(header.get("float"), "local-ar stream")

@@ -21,15 +21,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_QUICK=1
 PY=.venv/bin/python
-# Times compare only on the same kind of machine: architecture, cores, CPU model (another model runs
-# some codecs 50% faster or slower than others, which no calibration cancels) and Python. A virtual
-# machine's model name can be as vague as "AMD EPYC" across generations, so the CPU's family and
-# model numbers are part of the kind (-f25m17: Zen 4 with AVX-512, where the baseline was recorded).
-cpu_field() { sed -n "s/^$1[[:space:]]*: //p" /proc/cpuinfo 2>/dev/null | head -n 1; }
-cpu_model=$(cpu_field 'model name' | tr 'A-Z' 'a-z' | tr -cs 'a-z0-9' '-' | sed 's/^-*//; s/-*$//')
-cpu_numbers=$(printf 'f%sm%s' "$(cpu_field 'cpu family')" "$(cpu_field 'model')")
-[ "$cpu_numbers" = "fm" ] && cpu_numbers=""
-kind="$(uname -m)-$(nproc)cpu-${cpu_model:-unknown}${cpu_numbers:+-$cpu_numbers}-py$($PY -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+# Times compare only on the same kind of machine (architecture, cores, CPU model and numbers, Python:
+# benchmarks/machine.py says why).
+kind=$($PY -m benchmarks.machine)
 echo "timing gate: machine kind $kind"
 storage="${BENCH_STORAGE:-.benchmarks/$kind}"
 mkdir -p "$storage"

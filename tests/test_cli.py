@@ -135,3 +135,30 @@ def test_run_of_a_broken_module_leaves_a_failed_row(broken_module, tmp_path, cap
     # The report shows a run with such a row like any other failed cell.
     assert main(["report", str(out)]) == 0
     assert "fake-broken" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("content", [b"hello world,foo\nthis is,garbage\nmore,text\n", bytes(range(256)) * 8,
+                                     b"codec,config,split,status\ngzip,gzip,all,exploded\n"])
+def test_report_of_a_file_that_is_not_a_results_table_is_one_line(tmp_path, capsys, content):
+    table = tmp_path / "table.csv"
+    table.write_bytes(content)
+    assert main(["report", str(table)]) == 2
+    assert "is not a results table" in one_line_error(capsys)
+    assert not (tmp_path / "table.html").exists()
+
+
+def test_ctrl_c_while_the_report_is_drawn_keeps_the_rows_and_says_how_to_draw_it(tmp_path, capsys, monkeypatch):
+    from bench.report import render
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "render_report", interrupted)
+    out = tmp_path / "out"
+    assert main(["run", "--split", "test", "--limit", "20", "--codecs", "raw:framing=whole", "--out", str(out)]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == (f"interrupted while drawing the report: every row is kept in {out}; `bench report {out}` draws it")
+    assert load_table(out)["status"].tolist() == ["ok"]
+    assert main(["report", str(out)]) == 130  # still interrupted: one line, no traceback, no half page
+    assert capsys.readouterr().err.strip().startswith("interrupted: no report written")
+    assert not (out / "report.html").exists()

@@ -23,7 +23,7 @@ from helpers import time_limit
 
 from bench import create_codec
 from bench.api.codec import RunContext
-from bench.coding.container import unseal
+from bench.coding.container import seal, unseal
 from bench.data.mnist import load_split
 from bench.errors import BenchError
 
@@ -51,7 +51,7 @@ CODECS = {
     "local-ar": ("local-ar", {}, "sealed"),
     "deep-ar": ("deep-ar", {}, "sealed"),
     "weightless": ("weightless", {}, "sealed"),
-    "lgc": ("lgc", {"width": 8}, "gzip"),
+    "lgc": ("lgc", {"width": 8}, "sealed"),
     "kmedoids-coreset": ("kmedoids-coreset", {"per_class": 1}, "sealed"),
     "random-subset": ("random-subset", {"per_class": 1}, "sealed"),
 }
@@ -160,22 +160,33 @@ def fuzz(decode, data: bytes, kind: str, other: bytes, reference, seed: int) -> 
             "failures": failures[:10]}
 
 
+_CODED: dict[str, tuple] = {}
+
+
+def coded(label: str, train_slice, cache, test_images) -> tuple:
+    """(decode, stream, another stream, kind) of the codec under `label`, fitted once per module."""
+    if label not in _CODED:
+        name, params, kind = CODECS[label]
+        codec = create_codec(name, RunContext(profile="smoke", cache_dir=cache), **params)
+        if name == "lgc":  # the stream format does not depend on how well the autoencoder is trained
+            codec.profiles = {"smoke": dataclasses.replace(codec.profiles["smoke"], epochs=1, max_images=1000)}
+        codec.fit(None if name == "weightless" else train_slice)
+        if codec.kind == "dataset":
+            images, labels = train_slice.images, train_slice.labels
+            few = 200
+            data = codec.compress_dataset(images[:few], labels[:few])
+            other = codec.compress_dataset(images[few:2 * few], labels[few:2 * few])
+            decode = codec.decompress_dataset
+        else:
+            data, other = codec.compress(test_images[:1]), codec.compress(test_images[1:3])
+            decode = codec.decompress
+        _CODED[label] = (decode, data, other, kind)
+    return _CODED[label]
+
+
 @pytest.mark.parametrize("label", list(CODECS))
 def test_mutated_streams_decode_exactly_or_fail_with_bench_errors(label, train_slice, cache, test_images):
-    name, params, kind = CODECS[label]
-    codec = create_codec(name, RunContext(profile="smoke", cache_dir=cache), **params)
-    if name == "lgc":  # the stream format does not depend on how well the autoencoder is trained
-        codec.profiles = {"smoke": dataclasses.replace(codec.profiles["smoke"], epochs=1, max_images=1000)}
-    codec.fit(None if name == "weightless" else train_slice)
-    if kind == "gzip" or name in ("kmedoids-coreset", "random-subset"):
-        images, labels = train_slice.images, train_slice.labels
-        few = 200
-        data = codec.compress_dataset(images[:few], labels[:few])
-        other = codec.compress_dataset(images[few:2 * few], labels[few:2 * few])
-        decode = codec.decompress_dataset
-    else:
-        data, other = codec.compress(test_images[:1]), codec.compress(test_images[1:3])
-        decode = codec.decompress
+    decode, data, other, kind = coded(label, train_slice, cache, test_images)
     reference = decode(data)
     tally = fuzz(decode, data, kind, other, reference, seed=zlib.crc32(label.encode()))
     TALLIES[label] = tally
@@ -184,3 +195,61 @@ def test_mutated_streams_decode_exactly_or_fail_with_bench_errors(label, train_s
     errors = sum(v for k, v in tally["outcomes"].items() if k.startswith("error:"))
     assert errors + tally["outcomes"].get("identical", 0) == tally["mutations"]
 
+
+#: What a forger puts in a header field: other types, out-of-range and absurd values.
+FORGED_VALUES = (True, False, None, -1, 0, 10**30, -(10**30), 1.5, float("nan"), "x", "9" * 200, [], [1] * 3, {})
+
+
+def forged_headers(header: dict) -> list[tuple[str, dict]]:
+    """(field path, header) with one field, or one element of a field's list or object, replaced; and
+    each field removed."""
+    out = []
+    for key, value in header.items():
+        for forged in FORGED_VALUES:
+            out.append((key, {**header, key: forged}))
+        out.append((f"-{key}", {k: v for k, v in header.items() if k != key}))
+        if isinstance(value, dict):
+            for inner in value:
+                for forged in FORGED_VALUES:
+                    out.append((f"{key}.{inner}", {**header, key: {**value, inner: forged}}))
+        if isinstance(value, list) and value and len(value) <= 8:
+            for index in range(len(value)):
+                for forged in FORGED_VALUES:
+                    out.append((f"{key}[{index}]", {**header, key: [*value[:index], forged, *value[index + 1:]]}))
+    return out
+
+
+SEALED = [label for label, (_, _, kind) in CODECS.items() if kind == "sealed"]
+
+
+@pytest.mark.parametrize("label", SEALED)
+def test_forged_headers_with_valid_checksums_fail_in_one_line(label, train_slice, cache, test_images):
+    """A header forged by someone who recomputes the checksum: wrong types, out-of-range values, missing
+    fields. Every case decodes to the same images or fails with the project's own one-line error."""
+    decode, data, _, _ = coded(label, train_slice, cache, test_images)
+    reference = decode(data)
+    magic = data[:4]
+    header, body, digest = unseal(data, magic)
+    outcomes: dict[str, int] = {}
+    failures = []
+    for path, forged in forged_headers(header):
+        try:
+            with time_limit(DECODE_LIMIT_S):
+                decoded = decode(seal(magic, forged, body, digest))
+        except BenchError as exc:
+            outcome = f"error:{type(exc).__name__}"
+            assert "\n" not in str(exc), str(exc)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            outcome = f"FAIL:{type(exc).__name__}"
+            failures.append((path, repr(exc)[:200]))
+        else:
+            outcome = "identical" if same(decoded, reference) else "FAIL:different-output"
+            if outcome != "identical":
+                failures.append((path, "decoded without error to other images"))
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    TALLIES[f"{label} (forged headers)"] = {"forgeries": sum(outcomes.values()), "outcomes": outcomes,
+                                            "failures": failures[:10]}
+    assert not failures, failures[:10]
+    assert sum(outcomes.values()) >= len(header) * len(FORGED_VALUES)

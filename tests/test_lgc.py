@@ -74,11 +74,24 @@ def test_decoded_set_keeps_the_class_proportions(smoke_codec):
 def test_damaged_lgc_streams_are_clean_errors(smoke_codec):
     import gzip
 
+    from bench.coding.container import seal, unseal
+    from bench_codecs.lgc import STREAM_MAGIC
+
     train = load_split("train", limit=200)
     payload = smoke_codec.compress_dataset(train.images, train.labels)
-    body = gzip.decompress(payload)
-    for damaged in (payload[:-5], payload[:10], b"junk" + payload, gzip.compress(body[:-7]),
-                    gzip.compress(body + b"\0"), gzip.compress(b"XXXX" + body[4:])):
+    header, packed, digest = unseal(payload, STREAM_MAGIC)
+    body = gzip.decompress(packed)
+
+    def resealed(new_body: bytes) -> bytes:
+        """The body changed and gzipped again, sealed with a valid checksum: only the digest can tell."""
+        return seal(STREAM_MAGIC, {"body": len(new_body)}, gzip.compress(new_body, 9, mtime=0), digest)
+
+    changed = bytearray(body)
+    changed[len(body) // 2] ^= 0x01  # a weight of the decoder: it would decode to other images
+    for damaged in (payload[:-5], payload[:10], b"junk" + payload, resealed(body[:-7]), resealed(body + b"\0"),
+                    resealed(b"XXXX" + body[4:]), resealed(bytes(changed)),
+                    seal(STREAM_MAGIC, {"body": 10**6}, packed, digest),  # a length the gzip does not hold
+                    seal(STREAM_MAGIC, {"body": 100}, gzip.compress(bytes(10**7)), digest)):  # a gzip bomb
         with pytest.raises(CorruptStreamError):
             smoke_codec.decompress_dataset(damaged)
 

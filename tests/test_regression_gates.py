@@ -11,6 +11,7 @@ import pytest
 from benchmarks import baseline
 from benchmarks import compare as compare_timings
 from benchmarks.golden import compare
+from benchmarks.machine import machine_kind
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +36,24 @@ def test_learned_codecs_get_a_band():
     assert compare("ae", golden, {"bytes": 10_150, "mse": 0.0101, "accuracy": 0.88}, exact=False) == []
     problems = compare("ae", golden, {"bytes": 10_300, "mse": 0.01, "accuracy": 0.85}, exact=False)
     assert len(problems) == 2 and "bytes" in problems[0] and "accuracy" in problems[1]
+
+
+def test_a_recorded_choice_is_pinned_on_its_machine_kind_and_reported_on_another():
+    here = machine_kind()
+    golden = {"bytes": 62_826, "bpp": 0.64, "accuracy": 0.69, "components_per_class": "3,2,3,3,3,3,3,3,3,3",
+              "machine_kind": here}
+    same_choice = {**golden, "bytes": 63_000, "accuracy": 0.70}
+    assert compare("lgc", golden, same_choice, exact=False) == []
+    other = {**golden, "components_per_class": "4,2,3,3,3,3,3,3,3,3", "bytes": 67_343, "bpp": 0.69}
+    problems = compare("lgc", golden, other, exact=False)
+    assert "components_per_class" in problems[0] and "must choose the same" in problems[0]
+    notes: list[str] = []
+    elsewhere = {**golden, "machine_kind": "x86_64-2cpu-another-cpu-py3.11"}
+    assert compare("lgc", elsewhere, other, exact=False, notes=notes) == []  # the bytes follow the choice
+    assert len(notes) == 1 and "sizes not compared" in notes[0] and here in notes[0]
+    # The same choice on another kind: the sizes are compared again, in the coding's band.
+    assert compare("lgc", elsewhere, {**other, "components_per_class": golden["components_per_class"]},
+                   exact=False)[0].startswith("lgc: bytes")
 
 
 def _bench(storage: Path, node: str, *extra: str, slowdown: str = "") -> subprocess.CompletedProcess:

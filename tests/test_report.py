@@ -116,6 +116,57 @@ def test_seeds_merge_into_one_point_and_the_full_train_set_is_the_ceiling():
     assert subsets["accuracy_std_pct"].iloc[0] == pytest.approx(2.0)
 
 
+def test_a_figure_is_never_a_median_over_rows_of_different_runs():
+    def bican(run_id, started, accuracy, payload, repetition=0):
+        return {"codec": "bican", "config": "bican", "kind": "lossy", "split": "test", "params": "{}",
+                "n_images": 10_000, "raw_bytes": 7_840_000, "payload_bytes": payload, "mse": 0.01,
+                "accuracy": accuracy, "status": "ok", "repetition": repetition, "device": "cuda",
+                "device_name": "cuda: H100", "started_at": started, "run_id": run_id}
+
+    # A collapsed training and a good one, two runs: the report shows the later run's figures alone.
+    table = _table([bican("a", "2026-11-22T10:19:36+00:00", 0.0756, 2_000_016),
+                    bican("b", "2026-11-22T10:33:01+00:00", 0.9808, 1_999_000)])
+    frame = report.normalise(table)
+    assert frame.attrs["superseded"] == 1
+    summary = report.summarise(frame)
+    assert len(summary) == 1 and summary["accuracy"].iloc[0] == pytest.approx(0.9808)
+    assert summary["payload_bytes"].iloc[0] == 1_999_000 and summary["n_reps"].iloc[0] == 1
+    assert summary["accuracy_rep_std"].isna().all()  # no spread drawn over one row
+    # Repetitions of one run are what a median and a spread are taken over.
+    reps = _table([bican("a", "2026-11-22T10:19:36+00:00", 0.0756, 2_000_016),
+                   bican("b", "2026-11-22T10:33:01+00:00", 0.97, 1_999_000, 0),
+                   bican("b", "2026-11-22T10:35:01+00:00", 0.98, 1_999_000, 1),
+                   bican("b", "2026-11-22T10:37:01+00:00", 0.99, 1_999_000, 2)])
+    summary = report.summarise(report.normalise(reps))
+    assert summary["n_reps"].iloc[0] == 3 and summary["accuracy"].iloc[0] == pytest.approx(0.98)
+    assert summary["accuracy_rep_std"].iloc[0] == pytest.approx(0.01)
+
+
+def test_rows_of_a_table_older_than_run_ids_are_told_apart_by_their_command_line():
+    def row(command, started, accuracy):
+        return {"codec": "pca", "config": "pca", "kind": "lossy", "split": "test", "params": "{}",
+                "n_images": 10_000, "raw_bytes": 7_840_000, "payload_bytes": 100_000, "mse": 0.01,
+                "accuracy": accuracy, "status": "ok", "started_at": started, "command": command}
+
+    first = "bench run --codecs pca --out runs/one"
+    table = _table([row(first, "2026-11-22T10:00:00+00:00", 0.90),
+                    row("bench run --codecs pca --out runs/two", "2026-11-22T11:00:00+00:00", 0.95),
+                    row(first + " --resume", "2026-11-22T09:00:00+00:00", 0.10)])  # the first run, resumed
+    frame = report.normalise(table)
+    assert list(frame["accuracy"]) == [0.95] and frame.attrs["superseded"] == 2
+
+
+def test_every_row_names_its_run_and_a_resumed_run_keeps_its_name(tmp_path):
+    from bench.run.results import ResultsStore
+
+    first = ResultsStore(tmp_path)
+    first.append({"cell_key": "a", "status": "ok"})
+    resumed = ResultsStore(tmp_path, resume=True)
+    fresh = ResultsStore(tmp_path)
+    assert resumed.run_id == first.run_id != fresh.run_id
+    assert [row["run_id"] for row in first.rows()] == [first.run_id]
+
+
 @pytest.fixture
 def fake_codecs():
     """The real codecs are loaded first; what a test registers besides them goes again afterwards."""

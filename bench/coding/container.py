@@ -155,10 +155,16 @@ def _unseal(data: bytes, magic: bytes) -> tuple[dict, bytes, bytes]:
     return header, data[body_start:], data[text_end : text_end + CONTENT_DIGEST_BYTES]
 
 
+def int_in(value, low: int, high: int) -> bool:
+    """Whether a header value is an integer in low..high: JSON's `true` is no integer here, though
+    Python's bool is an int."""
+    return type(value) is int and low <= value <= high
+
+
 def header_count(header: dict, key: str, limit: int, name: str = "stream") -> int:
     """`header[key]` as a count in 0..limit (what the body can hold); CorruptStreamError otherwise."""
     value = header.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not int_in(value, 0, 2**63 - 1):
         raise CorruptStreamError(f"{name}: header field {key!r} is not a count (corrupt stream)")
     if value > limit:
         raise CorruptStreamError(f"{name}: header claims {key}={value}, more than the stream can hold "

@@ -13,17 +13,50 @@ Backends:
 
 Both are used the same way: `Encoder(backend).encode(symbols, freqs)` any number of times, then
 `.finish()`; `Decoder(data, backend).decode(freqs)` in the same order, then `.finish()`.
+
+A coded stream's bits depend on the coder's version (its quantisation of each table), so every sealed
+stream written through this module names it (`coder_field`), and its decoder refuses another version
+in one line before decoding (`check_coder`), rather than failing at a checksum after decoding wrong
+pixels.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+
 import numpy as np
 
+from bench.coding.reproducible import IncompatibleDecoderError
 from bench.errors import CorruptStreamError
 
 BACKENDS = ("constriction", "arithmetic-compressor")
+#: The sealed header's field that names the coder and its version.
+CODER_FIELD = "coder"
 #: Every table sums to 2**PRECISION_BITS; every symbol gets at least 1, so any symbol is codable.
 PRECISION_BITS = 16
+
+
+@functools.cache
+def coder_id(backend: str = "constriction") -> str:
+    """The range coder a stream's bits depend on: its name and installed version, e.g. "constriction 0.5.0"."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown entropy backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    return f"{backend} {importlib.metadata.version(backend)}"
+
+
+def coder_field(backend: str = "constriction") -> dict:
+    """What a sealed header holds about its coder: `{CODER_FIELD: coder_id(backend)}`."""
+    return {CODER_FIELD: coder_id(backend)}
+
+
+def check_coder(header: dict, name: str, backend: str = "constriction") -> None:
+    """IncompatibleDecoderError, naming both versions, unless the stream was coded by this coder."""
+    recorded, here = header.get(CODER_FIELD), coder_id(backend)
+    if recorded != here:
+        said = recorded if isinstance(recorded, str) and len(recorded) < 80 else "an unnamed coder"
+        raise IncompatibleDecoderError(f"{name}: the stream was coded with {said}, this decoder has {here} "
+                                       "(install that version to decode it)")
 
 
 def quantize(probs: np.ndarray, precision_bits: int = PRECISION_BITS) -> np.ndarray:

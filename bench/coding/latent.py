@@ -175,15 +175,16 @@ def _symbols_digest(symbols: np.ndarray, model: FactorizedHistogram) -> bytes:
 def compress_latents(symbols: np.ndarray, model: FactorizedHistogram, magic: bytes) -> bytes:
     """Seal the range-coded latents; `symbols` must already be clipped with `model.clip`."""
     symbols = np.asarray(symbols, dtype=np.int64)
-    header = {"n": len(symbols), "d": model.dims, "model": model.fingerprint.hex()}
+    header = {"n": len(symbols), "d": model.dims, "model": model.fingerprint.hex(), **entropy.coder_field()}
     return seal(magic, header, model.encode_body(symbols), _symbols_digest(symbols, model))
 
 
 def decompress_latents(data: bytes, model: FactorizedHistogram, magic: bytes, name: str) -> np.ndarray:
     """Inverse of `compress_latents`; any damage to the stream raises CorruptStreamError."""
     header, body, digest = unseal(data, magic, name)
-    if set(header) != {"n", "d", "model"}:
+    if set(header) != {"n", "d", "model", entropy.CODER_FIELD}:
         raise CorruptStreamError(f"{name}: stream header has fields {sorted(header)} (not a latent stream)")
+    entropy.check_coder(header, name)
     if header["model"] != model.fingerprint.hex() or header["d"] != model.dims:
         raise CorruptStreamError(f"{name}: stream was coded with a different trained model")
     n = header_count(header, "n", model.max_images(len(body)), name)

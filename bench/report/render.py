@@ -60,7 +60,7 @@ HEADLINE = {"head_bpp": ("test_bpp", "bpp"), "head_mse": ("test_mse", "mse"), "h
             "head_psnr_image_mean": ("test_psnr_image_mean", "psnr_image_mean")}
 EXTRA_NUMERIC += [*HELD_OUT, "psnr_image_mean", "concurrent_cells"]
 #: Text columns the report reads besides COLUMNS; any of them may be absent.
-EXTRA_TEXT = ["classifier_protocol", "source_table", "exact_source"]
+EXTRA_TEXT = ["classifier_protocol", "source_table", "exact_source", "run_id"]
 NUMERIC = ["n_images", "repetition", "raw_bytes", "payload_bytes", "model_bytes", "total_bytes", "bpp", "ratio",
            "mse", "psnr", "accuracy", "fit_s", "enc_s", "dec_s", "wall_s", "images_per_s", "enc_images_per_s",
            "dec_images_per_s", "seed", *EXTRA_NUMERIC]
@@ -96,7 +96,8 @@ def read_source(source: str | os.PathLike) -> tuple[pd.DataFrame, Path, Path]:
 
 
 def normalise(table: pd.DataFrame) -> pd.DataFrame:
-    """Every column the report reads exists with a usable type, whatever the table had."""
+    """Every column the report reads exists with a usable type, whatever the table had; of each
+    configuration, the rows of its latest run only (`latest_runs`)."""
     frame = table.copy()
     for column in set(COLUMNS) | set(EXTRA_NUMERIC) | set(EXTRA_TEXT):
         if column not in frame:
@@ -119,7 +120,43 @@ def normalise(table: pd.DataFrame) -> pd.DataFrame:
     frame["device_type"] = device_types(frame)
     frame["classifier_protocol"] = frame["classifier_protocol"].map(
         lambda v: v.strip() if isinstance(v, str) and v.strip() else np.nan)
-    return frame
+    frame["run_id"] = run_ids(frame)
+    return latest_runs(frame)
+
+
+def run_ids(frame: pd.DataFrame) -> pd.Series:
+    """The run that wrote each row: its `run_id`, else (a table older than that column) its command
+    line less `--resume` (a resumed run is the same run; the output folder tells runs apart), with the
+    table it came from."""
+    def older(command, source) -> str:
+        words = command.split() if isinstance(command, str) else ["?"]
+        return " ".join(w for w in words if w != "--resume") + f" [{source if isinstance(source, str) else ''}]"
+
+    derived = pd.Series([older(c, s) for c, s in zip(frame["command"], frame["source_table"], strict=True)],
+                        index=frame.index, dtype=object)
+    return frame["run_id"].where(frame["run_id"].map(lambda v: isinstance(v, str) and bool(v)), derived)
+
+
+def latest_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Of each (configuration, split, device), the rows of the latest run that has any: a figure is
+    never a median over rows of different runs (one collapsed and one good training would give a
+    figure no run produced), and a spread is only ever over the repetitions of one run. The number of
+    rows of earlier runs set aside is `frame.attrs["superseded"]`."""
+    if frame.empty:
+        frame.attrs["superseded"] = 0
+        return frame
+    started = pd.to_datetime(frame["started_at"], errors="coerce", utc=True)
+    run_started = started.groupby(frame["run_id"]).transform("max")
+    keys = [frame["config"], frame["split"], frame["device_type"]]
+    latest = run_started.fillna(pd.Timestamp.min.tz_localize("UTC")).groupby(keys).transform("max")
+    keep = run_started.eq(latest) | (run_started.isna() & latest.eq(pd.Timestamp.min.tz_localize("UTC")))
+    # Two runs with the same start (or none) both count as latest: keep the last-listed of them.
+    chosen = frame[keep]
+    last_run = chosen.groupby([chosen["config"], chosen["split"], chosen["device_type"]])["run_id"].transform("last")
+    chosen = chosen[chosen["run_id"].eq(last_run)]
+    kept = chosen.copy()
+    kept.attrs["superseded"] = len(frame) - len(kept)
+    return kept
 
 
 def device_types(frame: pd.DataFrame) -> pd.Series:
@@ -1032,6 +1069,9 @@ def provenance(frame: pd.DataFrame, source: Path, extra_tables: list | None = No
         ("seed", values("seed")),
         ("torch of the run", values("torch_version")),
         ("command line", values("command", limit=4)),
+        ("runs shown", f"{frame['run_id'].nunique()}; of each configuration the latest run's rows"
+                       + (f" ({frame.attrs.get('superseded', 0)} row(s) of earlier runs set aside)"
+                          if frame.attrs.get("superseded") else "")),
         ("report rendered", f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at commit {git_sha()}"),
         ("libraries at rendering", ", ".join(f"{k} {v}" for k, v in versions.items())),
     ]

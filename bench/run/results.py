@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +24,7 @@ COLUMNS = [
     "mse", "psnr", "lossless_ok", "accuracy",
     "fit_s", "enc_s", "dec_s", "wall_s", "images_per_s", "enc_images_per_s", "dec_images_per_s",
     "device", "device_name", "profile", "seed", "torch_version", "git_sha", "started_at", "command",
-    "cell_key", "status", "error",
+    "run_id", "cell_key", "status", "error",
 ]
 
 
@@ -39,8 +41,17 @@ def check_results_dir(out_dir: str | os.PathLike) -> None:
             return
 
 
+def new_run_id() -> str:
+    """A run's name: when it started (UTC, sortable) and 6 random hex digits."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
 class ResultsStore:
-    def __init__(self, out_dir: str | os.PathLike):
+    """The rows of a results folder. `run_id`: the run the next rows belong to; every row appended gets
+    it (the report never puts rows of two runs into one figure). `resume=True` continues the folder's
+    latest run, else a new run starts (its rows beside the older ones in the log)."""
+
+    def __init__(self, out_dir: str | os.PathLike, resume: bool = False):
         self.dir = Path(out_dir)
         check_results_dir(self.dir)
         try:
@@ -51,6 +62,8 @@ class ResultsStore:
         #: Cell keys in plan order: the tables list rows in this order whatever order cells finished in
         #: (side by side, they finish out of order); rows of other cells come first, as logged.
         self.order: list[str] = []
+        earlier = [row["run_id"] for row in self.rows() if isinstance(row.get("run_id"), str)] if resume else []
+        self.run_id = earlier[-1] if earlier else new_run_id()
 
     def rows(self) -> list[dict]:
         if not self.log.exists():
@@ -68,6 +81,7 @@ class ResultsStore:
         return {r["cell_key"] for r in self.rows() if r.get("status") == "ok"}
 
     def append(self, row: dict) -> None:
+        row.setdefault("run_id", self.run_id)
         with open(self.log, "a") as f:
             f.write(json.dumps(row, default=str) + "\n")
             f.flush()
@@ -94,11 +108,31 @@ class ResultsStore:
             tmp.replace(self.dir / name)
 
 
+#: What makes a table a results table: the columns every row has had since the first tables.
+IDENTIFYING_COLUMNS = ("codec", "config", "split", "status")
+STATUSES = ("ok", "failed", "skipped")
+
+
 def load_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a results table from a run folder (parquet, else CSV) or a file."""
+    """Read a results table from a run folder (parquet, else CSV) or a file; BenchError, in one line,
+    for a file that is not one."""
     path = Path(path)
     if path.is_dir():
         path = path / "results.parquet" if (path / "results.parquet").exists() else path / "results.csv"
     if not path.exists():
         raise BenchError(f"no results table at {path}")
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    try:
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except (UnicodeDecodeError, ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        # pyarrow's ArrowInvalid is a ValueError
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise BenchError(f"{path} is not a results table (it does not read as "
+                         f"{'parquet' if path.suffix == '.parquet' else 'CSV'}: {reason})") from None
+    missing = [column for column in IDENTIFYING_COLUMNS if column not in frame.columns]
+    if missing:
+        raise BenchError(f"{path} is not a results table (no {', '.join(missing)} column)")
+    statuses = set(frame["status"].dropna().astype(str))
+    if not statuses <= set(STATUSES):
+        raise BenchError(f"{path} is not a results table (status {sorted(statuses - set(STATUSES))[0]!r} "
+                         f"is none of {', '.join(STATUSES)})")
+    return frame

@@ -293,7 +293,7 @@ def run(configs, *, split: str, limit: int | None, repeat: int, ctx: RunContext,
     which become failed rows at once."""
     from bench.run.executor import LocalExecutor
 
-    store = ResultsStore(out_dir)
+    store = ResultsStore(out_dir, resume=resume)
     done = store.done_keys() if resume else set()
     for broken in (c for c in configs if isinstance(c, BrokenConfig)):
         row = broken_row(broken, split, ctx)

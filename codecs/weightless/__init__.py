@@ -25,7 +25,7 @@ from bench import ImageCodec, register_codec
 from bench.api.codec import PROFILES
 from bench.api.profiles import Profile, ProfileSet
 from bench.coding import entropy
-from bench.coding.container import check_content, content_digest
+from bench.coding.container import check_content, content_digest, int_in
 from bench.coding.reproducible import IncompatibleDecoderError, check_float_settings, float_settings
 from bench.errors import CorruptStreamError
 
@@ -73,12 +73,14 @@ def _validated(config: dict) -> dict:
         if config["model"] not in MODELS or config["profile"] not in PROFILES:
             raise ValueError
         for key, (low, high) in _LIMITS.items():
-            if not isinstance(config[key], int) or not low <= config[key] <= high:
+            if not int_in(config[key], low, high):
                 raise ValueError
         hood = config["neighbourhood"]
-        if len(hood) != 3 or not all(isinstance(v, int) and 0 <= v <= 8 for v in hood) or hood[:2] == [0, 0] and not hood[2]:
+        if (not isinstance(hood, list) or len(hood) != 3 or not all(int_in(v, 0, 8) for v in hood)
+                or hood[:2] == [0, 0] and not hood[2]):
             raise ValueError
-        if not 0 < float(config["lr"]) < 10 or not isinstance(config["seed"], int):
+        lr = config["lr"]
+        if type(lr) not in (int, float) or not 0 < lr < 10 or not int_in(config["seed"], 0, 2**63 - 1):
             raise ValueError
     except (KeyError, TypeError, ValueError):
         raise CorruptStreamError("header holds an invalid model config (corrupt stream)") from None
@@ -103,7 +105,7 @@ def encode(images: np.ndarray, config: dict, device: str = "cpu", stats: dict | 
     sizes = chunk_sizes(len(images), config["first_chunk"], config["largest_chunk"])
     with pinned_float_settings(device, threads=1, deterministic=True):
         header = {"n_images": len(images), "n_chunks": len(sizes), "config": config,
-                  "float": float_settings(device), "deterministic_algorithms": True}
+                  "float": float_settings(device), "deterministic_algorithms": True, **entropy.coder_field()}
         lock = Lockstep(config, len(images), device)
         chunks, pixel_crcs, ideal = [], [], 0.0
         start = 0
@@ -143,12 +145,13 @@ def decode(data: bytes, progress=None) -> np.ndarray:
     )
 
     header, digest, checks, chunks = stream.read(data)
+    entropy.check_coder(header, "weightless")
     try:
         n_images, config, recorded = header["n_images"], _validated(header["config"]), header["float"]
         deterministic, threads = header["deterministic_algorithms"], recorded.get("threads", 1)
-        if not isinstance(n_images, int) or n_images < 0 or not isinstance(deterministic, bool):
+        if not int_in(n_images, 0, 2**63 - 1) or not isinstance(deterministic, bool):
             raise TypeError
-        if not isinstance(threads, int) or not 1 <= threads <= 1024:
+        if not int_in(threads, 1, 1024):
             raise TypeError
         # Bounded before `chunk_sizes`, whose list grows with the count: no chunk is larger than
         # `largest_chunk`, and the stream holds its chunks.
