@@ -136,7 +136,7 @@ MAIN = Suite(
 
 #: Families the main job leaves to the full suite, and why (measured on the 2-core CPU).
 FULL_SUITE_ONLY = {
-    "deep-ar": "coding 70,000 images takes about 28 minutes on one CPU thread (docs/codecs.md)",
+    "deep-ar": "coding 70,000 images takes about 43 minutes on one CPU thread (docs/codecs.md)",
     "paq8px": "the user's own binary (skipped where there is none), about 25 images/s each way: 45 minutes "
               "per direction for 70,000 images",
     "cmix": "the user's own binary (skipped where there is none), slower still than paq8px",
