@@ -107,3 +107,22 @@ def test_uniform_latent_code_caches_its_tables_and_counts_clipped_values(tmp_pat
     assert again.histogram.fingerprint == code.histogram.fingerprint and again.table_bytes == code.table_bytes
     with pytest.raises(CorruptStreamError):
         code.decompress(code.compress(coded)[:-3], "test")
+
+
+def test_a_stream_of_another_coder_version_is_refused_in_one_line_naming_both(monkeypatch):
+    from bench.coding.reproducible import IncompatibleDecoderError
+
+    model = FactorizedHistogram.fit(_laplace_latents(1000, 6, seed=4))
+    latents = model.clip(_laplace_latents(3, 6, seed=5))
+    header, body, digest = unseal(compress_latents(latents, model, b"TEST"), b"TEST")
+    here = entropy.coder_id()
+    assert header["coder"] == here and here.startswith("constriction ")
+    forged = seal(b"TEST", {**header, "coder": "constriction 0.3.5"}, body, digest)
+    with pytest.raises(IncompatibleDecoderError) as refused:
+        decompress_latents(forged, model, b"TEST", "test")
+    message = str(refused.value)
+    assert "\n" not in message and "constriction 0.3.5" in message and here in message
+    # The refusal comes before decoding: a decoder that would have decoded is never reached.
+    monkeypatch.setattr(FactorizedHistogram, "decode_body", lambda *a: pytest.fail("decoded"))
+    with pytest.raises(IncompatibleDecoderError):
+        decompress_latents(forged, model, b"TEST", "test")
