@@ -26,14 +26,13 @@ from PIL import Image, UnidentifiedImageError
 from bench import ImageCodec, create_codec, register_codec
 from bench.coding.container import check_content, content_digest, header_count, seal, unseal
 from bench.coding.mosaic import from_mosaic, mosaic_shape, to_mosaic
-from bench.data.mnist import BINARISED, binarise
+from bench.data.mnist import BINARISED, SIDE, binarise
 from bench.errors import CorruptStreamError
 
 MAGIC = b"BIL1"
 BYTE_CODERS = ("zpaq", "ppmd", "lzma", "bz2", "brotli", "zstd", "gzip")
 IMAGE_CODERS = ("png", "g4")
 PACKINGS = ("bits", "bytes")
-SIDE = 28
 #: The header's image count allocates nothing (the decoded array's own size is checked against it), so
 #: its bound only keeps it a plausible count.
 MAX_IMAGES = 1 << 31

@@ -20,10 +20,10 @@ import io
 import warnings
 
 import numpy as np
+from bench_baselines.labelled_set import check_storage, pack_labelled_set, unpack_labelled_set
 
 from bench import DatasetCodec, create_codec, register_codec
 from bench.api.profiles import ProfileSet
-from bench.coding.labelled_set import check_storage, pack_labelled_set, unpack_labelled_set
 from bench.data.mnist import Split
 from bench.learn.classifier import N_CLASSES, Budget, build_classifier, train_classifier
 from bench.learn.model_cache import load_or_train
@@ -217,7 +217,7 @@ def _check_budget(budget_bytes) -> int:
 
 class _BudgetFilled(DatasetCodec):
     """Base of the compressed coresets: the same number of images of each class, as many as fit in
-    `budget_bytes` once stored with a lossy `storage` (bench.coding.labelled_set): smaller images,
+    `budget_bytes` once stored with a lossy `storage` (bench_baselines.labelled_set): smaller images,
     so more of them in the same bytes. Subclasses choose which k images of each class."""
 
     family_of_selection = ""

@@ -46,11 +46,11 @@ import numpy as np
 
 from bench import ImageCodec, register_codec
 from bench.coding.container import check_content, content_digest, header_count, seal, unseal
+from bench.data.mnist import SIDE
 from bench.errors import BenchError, CodecUnavailable, CorruptStreamError
 
 #: Magic of every external coder's stream; the header's "coder" tells them apart.
 MAGIC = b"EXT1"
-SIDE = 28
 #: The most images a PGM column holds before its byte count passes a C int (the programs read ints).
 MAX_IMAGES = (2**31 - 1) // (SIDE * SIDE)
 #: How long the version probe (the program run with no arguments: its help) may take.

@@ -124,7 +124,11 @@ def cmd_list(args) -> int:
     if broken:
         print(f"bench: error: {len(broken)} codec module(s) failed to import: {', '.join(broken)}", file=sys.stderr)
         return 1
-    return 0
+    from bench.report.roles import unknown_roles
+
+    for problem in unknown_roles():  # a typo in `roles=`: the report would single out nothing
+        print(f"bench: error: {problem}", file=sys.stderr)
+    return 1 if unknown_roles() else 0
 
 
 def cmd_profiles(args) -> int:

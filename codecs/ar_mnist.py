@@ -39,13 +39,11 @@ from bench.coding.entropy import (
     ideal_bits,
     quantize,
 )
-from bench.data.mnist import BINARISED, binarise
+from bench.data.mnist import BINARISED, PIXELS, SIDE, binarise
 from bench.errors import BenchError, CorruptStreamError
 from bench.learn.model_cache import load_or_train
 
 MAGIC = b"ARM1"
-SIDE = 28
-PIXELS = SIDE * SIDE
 #: Fixed-point weights: w_int = round(w * 2**WEIGHT_FRACTION_BITS).
 WEIGHT_FRACTION_BITS = 12
 #: The logit table's resolution (steps per unit of logit) and range; beyond +-LOGIT_LIMIT the 16-bit

@@ -55,6 +55,7 @@ from bench.coding.entropy import (
     quantize_float32,
 )
 from bench.coding.reproducible import check_float_settings, float_settings, torch_threads
+from bench.data.mnist import PIXELS, SIDE
 from bench.errors import BenchError, CorruptStreamError
 from bench.learn.model_cache import load_or_train
 
@@ -62,8 +63,6 @@ MAGIC = b"DAR1"
 #: Bump when the network, its training or its coding form change: a shipped model file records the
 #: version it was trained with and is used only by the same version.
 MODEL_VERSION = 1
-SIDE = 28
-PIXELS = SIDE * SIDE
 LEVELS = 256
 #: Images coded in lockstep at once; fixed, so encoder and decoder make calls of the same shapes.
 LOCKSTEP_BATCH = 10_000

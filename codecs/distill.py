@@ -15,7 +15,7 @@ mean embedding matches the mean embedding of the real images of the class:
   independently for the real and the synthetic batch.
 - Pixels stay in [0, 1] (clamped after each step), so 8-bit quantisation is all the storage loses.
 
-Payload: the synthetic images, quantised to 8 bits, stored by `bench.coding.labelled_set` (the
+Payload: the synthetic images, quantised to 8 bits, stored by `bench_baselines.labelled_set` (the
 harness's best lossless byte codec, or a lossy storage as a parameter); labels implied by the class
 counts. The learned images are reproducible from the seed and the profile; they are cached by the
 model cache like any trained model.
@@ -28,10 +28,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from bench_baselines.labelled_set import check_storage, pack_labelled_set, unpack_labelled_set
 
 from bench import DatasetCodec, register_codec
 from bench.api.profiles import Profile, ProfileSet
-from bench.coding.labelled_set import check_storage, pack_labelled_set, unpack_labelled_set
 from bench.learn.classifier import N_CLASSES, SMALL_SET_AUGMENTATION, random_affine
 from bench.learn.model_cache import load_or_train
 

@@ -32,7 +32,15 @@ import numpy as np
 
 from bench import DatasetCodec, register_codec
 from bench.api.profiles import Profile, ProfileSet
-from bench.coding.container import check_content, content_digest, int_in, read_varint, seal, unseal, write_varint
+from bench.coding.container import (
+    check_content,
+    content_digest,
+    int_in,
+    read_varint,
+    seal,
+    unseal,
+    write_varint,
+)
 from bench.errors import CorruptStreamError
 from bench.learn.classifier import N_CLASSES
 from bench.learn.model_cache import load_or_train

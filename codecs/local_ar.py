@@ -75,6 +75,7 @@ from bench.coding.reproducible import (
     float_settings,
     torch_threads,
 )
+from bench.data.mnist import PIXELS, SIDE
 from bench.errors import BenchError, CorruptStreamError
 from bench.learn.model_cache import load_or_train
 
@@ -89,8 +90,6 @@ LOOP = 3
 #: a chunk's activations and tables stay in the CPU's L2 cache (6,000 rows of 256 float32 do not).
 #: Part of the format: it fixes the shapes of the network's calls.
 ROW_CHUNK = 1024
-SIDE = 28
-PIXELS = SIDE * SIDE
 LEVELS = 256
 HEADS = ("softmax", "logistic")
 MATMULS = ("float32", "bfloat16")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regression gates in quick mode (what CI runs after the unit tests):
-#   1. sizes and quality: every configuration against benchmarks/golden.json;
+#   1. sizes and quality: every configuration against benchmarks/gates/golden.json;
 #   2. times, against the committed baseline of this kind of machine (.benchmarks/<kind>/), by
-#      benchmarks/compare.py: the best round's time over the best of a calibration workload timed
+#      benchmarks/gates/compare.py: the best round's time over the best of a calibration workload timed
 #      before the rounds (the machine's speed right then), relative to the whole suite's median ratio
 #      (another CPU), more than BENCH_THRESHOLD percent (default 50) slower, or the best round more
 #      than BENCH_RAW_THRESHOLD percent (default 200) slower as it is. pytest-benchmark's own
@@ -22,8 +22,8 @@ cd "$(dirname "$0")/.."
 export BENCH_QUICK=1
 PY=.venv/bin/python
 # Times compare only on the same kind of machine (architecture, cores, CPU model and numbers, Python:
-# benchmarks/machine.py says why).
-kind=$($PY -m benchmarks.machine)
+# benchmarks/gates/machine.py says why).
+kind=$($PY -m benchmarks.gates.machine)
 echo "timing gate: machine kind $kind"
 storage="${BENCH_STORAGE:-.benchmarks/$kind}"
 mkdir -p "$storage"
@@ -31,9 +31,9 @@ mkdir -p "$storage"
 save=""
 if [ "${1:-}" = "--save-baseline" ]; then save=1; shift; fi
 
-$PY -c 'from benchmarks.conftest import run_description; print(run_description())'
+$PY -c 'from benchmarks.gates.conftest import run_description; print(run_description())'
 # One pytest process for both gates: each codec is fitted once for the golden check and its timings.
-args=(-m pytest -q -o addopts="" benchmarks/test_golden.py benchmarks/test_codec_speed.py
+args=(-m pytest -q -o addopts="" benchmarks/gates/test_golden.py benchmarks/gates/test_codec_speed.py
       --benchmark-storage="file://$storage" --benchmark-columns=min,median,rounds --benchmark-sort=name
       --benchmark-json="$storage/last-run.json" "$@")
 if [ -n "$save" ]; then
@@ -44,11 +44,11 @@ if [ -n "$save" ]; then
     cp "$storage/last-run.json" "$storage/run-1.json"
     for i in $(seq 2 "$runs"); do
         echo "baseline: timing run $i of $runs"
-        $PY -m pytest -q -o addopts="" benchmarks/test_codec_speed.py --benchmark-only \
+        $PY -m pytest -q -o addopts="" benchmarks/gates/test_codec_speed.py --benchmark-only \
             --benchmark-storage="file://$storage" --benchmark-json="$storage/run-$i.json" "$@" | tail -n 1
     done
     saved=$(ls "$storage"/*/0001_baseline.json)
-    exec $PY -m benchmarks.baseline "$saved" $(seq -f "$storage/run-%g.json" 1 "$runs")
+    exec $PY -m benchmarks.gates.baseline "$saved" $(seq -f "$storage/run-%g.json" 1 "$runs")
 fi
 baseline=$(ls "$storage"/*/0001_baseline.json 2>/dev/null | head -n 1 || true)
 if [ -z "$baseline" ]; then
@@ -58,7 +58,7 @@ fi
 echo "comparing with $baseline"
 status=0
 $PY "${args[@]}" --benchmark-compare=0001 || status=$?
-gate=($PY -m benchmarks.compare "$baseline" --threshold "${BENCH_THRESHOLD:-50}"
+gate=($PY -m benchmarks.gates.compare "$baseline" --threshold "${BENCH_THRESHOLD:-50}"
       --raw-threshold "${BENCH_RAW_THRESHOLD:-200}")
 # A slow spell of a shared machine lasts seconds to minutes and slows some codecs more than the
 # calibration (measured: JPEG decode +60..+120% while the calibration read +20..+30%), so a flagged

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from benchmarks.cluster_projection import TORCH_CODECS, Task, chains, schedule, tasks_of
+from benchmarks.studies.cluster_projection import TORCH_CODECS, Task, chains, schedule, tasks_of
 
 
 def test_list_scheduling_waits_for_training_and_fills_every_slot():

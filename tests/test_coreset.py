@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 from bench_baselines.coreset import pairwise_gradient_distances
+from bench_baselines.labelled_set import unpack_labelled_set
 
 from bench import create_codec
 from bench.api.codec import RunContext
 from bench.cli import main
-from bench.coding.labelled_set import unpack_labelled_set
 from bench.data.mnist import load_split
 from bench.errors import CorruptStreamError
 from bench.run.results import load_table

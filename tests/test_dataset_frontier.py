@@ -3,11 +3,11 @@ lossy-stored images), the labelled-set storages they share, and distribution-mat
 
 import numpy as np
 import pytest
+from bench_baselines.labelled_set import pack_labelled_set, unpack_labelled_set
 
 from bench import create_codec
 from bench.api.codec import RunContext
 from bench.cli import main
-from bench.coding.labelled_set import pack_labelled_set, unpack_labelled_set
 from bench.data.mnist import load_split
 from bench.errors import CodecError, CorruptStreamError
 from bench.run.results import load_table

@@ -8,8 +8,9 @@ from bench.api.registry import get_entry, list_codecs
 from bench.api.suites import FULL_SUITE_ONLY, SUITES, get_suite
 from bench.errors import CodecError
 from bench.run import artifacts
+from bench.run.cell import plan
 from bench.run.executor import LocalExecutor, ProcessExecutor, _rows_of_dead_workers, group_by_codec
-from bench.run.runner import plan, run
+from bench.run.runner import run
 
 
 def test_the_main_suite_runs_every_codec_with_registered_configurations():

@@ -74,8 +74,9 @@ def test_decoded_set_keeps_the_class_proportions(smoke_codec):
 def test_damaged_lgc_streams_are_clean_errors(smoke_codec):
     import gzip
 
-    from bench.coding.container import seal, unseal
     from bench_codecs.lgc import STREAM_MAGIC
+
+    from bench.coding.container import seal, unseal
 
     train = load_split("train", limit=200)
     payload = smoke_codec.compress_dataset(train.images, train.labels)

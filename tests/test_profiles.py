@@ -52,7 +52,7 @@ def test_every_learned_codec_declares_a_complete_profile_set():
 
 
 def test_budget_values_are_unchanged():
-    """Spot checks against the values benchmarks/golden.json was recorded with."""
+    """Spot checks against the values benchmarks/gates/golden.json was recorded with."""
     assert get_entry("conv-ae").cls.profiles["smoke"].fields() == dict(
         epochs=2, batch=64, lr=4e-3, max_images=2000, conv1=8, conv2=16, hidden=64)
     assert get_entry("ar-mnist").cls.profiles["default"].train_rows == 800_000

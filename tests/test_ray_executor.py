@@ -19,11 +19,12 @@ import torch
 from bench import ImageCodec, register_codec
 from bench.api.codec import RunContext
 from bench.cli import main as bench_main
+from bench.run.cell import plan
 from bench.run.executor import LocalExecutor
 from bench.run.ray_executor import RayExecutor
 from bench.run.results import ResultsStore
-from bench.run.runner import plan, run
-from benchmarks.golden import ACCURACY_ABS_TOL, LEARNED_REL_TOL
+from bench.run.runner import run
+from benchmarks.gates.golden import ACCURACY_ABS_TOL, LEARNED_REL_TOL
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import baseline
-from benchmarks import compare as compare_timings
-from benchmarks.golden import compare
-from benchmarks.machine import machine_kind
+from benchmarks.gates import baseline
+from benchmarks.gates import compare as compare_timings
+from benchmarks.gates.golden import compare
+from benchmarks.gates.machine import machine_kind
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +59,7 @@ def test_a_recorded_choice_is_pinned_on_its_machine_kind_and_reported_on_another
 def _bench(storage: Path, node: str, *extra: str, slowdown: str = "") -> subprocess.CompletedProcess:
     env = {**os.environ, "BENCH_QUICK": "1", "BENCH_SLOWDOWN": slowdown}
     command = [sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider",
-               f"benchmarks/test_codec_speed.py::{node}", "--benchmark-only",
+               f"benchmarks/gates/test_codec_speed.py::{node}", "--benchmark-only",
                f"--benchmark-storage=file://{storage}", *extra]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 

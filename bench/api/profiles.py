@@ -32,7 +32,7 @@ from bench.errors import BenchError
 
 #: What each profile is for. The names are `bench run --profile`'s choices.
 PURPOSES = {
-    "smoke": "seconds on a CPU: tests, CI and benchmarks/golden.json; the numbers only show it runs",
+    "smoke": "seconds on a CPU: tests, CI and benchmarks/gates/golden.json; the numbers only show it runs",
     "default": "minutes on a 2-core CPU: the benchmark's reference results",
     "full": "a long GPU run: what each method reaches with a real budget",
 }

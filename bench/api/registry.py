@@ -38,7 +38,7 @@ class CodecEntry:
     configs: tuple
     #: The series the codec belongs to in the report's figures (its name unless registered otherwise).
     family: str = ""
-    #: Role (a key of `ROLES`) -> parameter patterns: which configurations play the roles the report
+    #: Role (a key of `bench.report.roles.ROLES`) -> parameter patterns: which configurations play the roles the report
     #: singles out (`register_codec(roles=...)`).
     roles: dict = field(default_factory=dict)
 
@@ -63,17 +63,6 @@ class CodecEntry:
         return [role for role, patterns in self.roles.items() if any(_matches(full, p) for p in patterns)]
 
 
-#: The roles a configuration may play: what the report singles out, by role and never by codec name.
-ROLES = {
-    "writeup-autoencoder": "the autoencoder at the write-up's settings (its 95% and 99% latents): the series "
-                           "of the report's per-digit error and t-SNE figures",
-    "identity": "codes the images unchanged (the image codecs' ceiling row); its accuracy stands for the "
-                "full data's when no `dataset-ceiling` row has one",
-    "dataset-ceiling": "keeps the whole training set (the dataset codecs' ceiling row); its accuracy is the "
-                       "full-data accuracy every codec is judged against",
-}
-
-
 def _plain(value):
     return [_plain(v) for v in value] if isinstance(value, list | tuple) else value
 
@@ -93,8 +82,8 @@ def _role_patterns(name: str, roles, defaults: dict, configs: list[dict]) -> dic
         roles = {role: [{}] for role in roles}
     checked = {}
     for role, patterns in roles.items():
-        if role not in ROLES:
-            raise TypeError(f"{name}: unknown role {role!r}; known roles: {', '.join(ROLES)}")
+        if not isinstance(role, str) or not role:
+            raise TypeError(f"{name}: a role is a name (see bench.report.roles), got {role!r}")
         patterns = (patterns,) if isinstance(patterns, dict) else tuple(patterns)
         if not patterns:
             raise TypeError(f"{name}: role {role!r} needs at least one parameter pattern ({{}}: every configuration)")
@@ -183,7 +172,7 @@ def register_codec(name: str, *, configs: list[dict] | None = None, description:
     - `description`: one line for `bench list` (default: the class docstring's first line).
     - `family`: the series the codec belongs to in the report's figures, one colour and marker
       (default: `name`); codecs that are variants of one method may share a family.
-    - `roles`: which configurations play the roles the report singles out (`ROLES`), so the report
+    - `roles`: which configurations play the roles the report singles out (`bench.report.roles.ROLES`), so the report
       finds them without knowing codec names: role -> parameter patterns, e.g.
       `roles={"writeup-autoencoder": [{"latent_dims": 39}, {"latent_dims": 8}]}`. A configuration plays
       a role when its parameters (defaults filled in) agree with every parameter one pattern names;

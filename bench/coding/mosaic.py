@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.data.mnist import SIDE
 from bench.errors import CorruptStreamError
-
-SIDE = 28
 
 
 def mosaic_columns(n: int) -> int:

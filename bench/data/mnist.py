@@ -37,6 +37,11 @@ FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 SPLITS = ("train", "test", "all")
+#: MNIST's shape: every module that needs a size takes it from here.
+SIDE = 28  # pixels a side
+PIXELS = SIDE * SIDE  # 784 a digit
+N_CLASSES = 10
+TRAIN_IMAGES = 60_000  # split "all" is the train images, then the 10,000 test images
 #: MNIST's gray levels anti-alias bilevel scans: a pixel is "ink" from this 8-bit value up (x / 255 > 0.5).
 BINARY_THRESHOLD = 128
 BINARISED = f"binarised at {BINARY_THRESHOLD}"

@@ -38,11 +38,11 @@ import numpy as np
 from bench.api.codec import RunContext
 from bench.api.identity import content_key, source_digest
 from bench.api.profiles import Profile, ProfileSet
+from bench.data.mnist import N_CLASSES
 from bench.errors import BenchError
 from bench.learn.model_cache import record_training, training_lock, write_atomically
 from bench.learn.training import images_to_tensor
 
-N_CLASSES = 10
 BATCH_SIZE = 128
 EVAL_BATCH = 1000
 

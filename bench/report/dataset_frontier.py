@@ -13,6 +13,8 @@ import json
 import numpy as np
 import pandas as pd
 
+from bench.data.mnist import N_CLASSES, PIXELS, TRAIN_IMAGES
+
 #: (method, images per class, test accuracy %, source).
 PUBLISHED_DISTILLATION = (
     ("DC", 1, 91.7, "Zhao et al., Dataset Condensation with Gradient Matching, ICLR 2021"),
@@ -25,8 +27,7 @@ PUBLISHED_DISTILLATION = (
     ("KIP-ConvNet", 10, 99.1, "Nguyen et al., Dataset Distillation with Infinitely Wide Convolutional Networks, 2021"),
     ("KIP-ConvNet", 50, 99.5, "Nguyen et al., Dataset Distillation with Infinitely Wide Convolutional Networks, 2021"),
 )
-PIXELS_PER_IMAGE = 784
-TRAIN_PIXELS = 60_000 * PIXELS_PER_IMAGE
+TRAIN_PIXELS = TRAIN_IMAGES * PIXELS
 #: The budgets of the table (bytes): about 1 KB to 100 KB.
 BUDGETS = (1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 100_000)
 #: The families compared, in the table's column order (a family absent from the rows is left out).
@@ -37,7 +38,7 @@ BASELINE_FAMILY = "kmedoids-coreset"
 def published_points() -> pd.DataFrame:
     """The published figures with their 8-bit storage cost and its bits per train pixel."""
     frame = pd.DataFrame(PUBLISHED_DISTILLATION, columns=["method", "images_per_class", "accuracy_pct", "source"])
-    frame["bytes_8bit"] = frame["images_per_class"] * 10 * PIXELS_PER_IMAGE
+    frame["bytes_8bit"] = frame["images_per_class"] * N_CLASSES * PIXELS
     frame["bpp"] = frame["bytes_8bit"] * 8 / TRAIN_PIXELS
     return frame
 

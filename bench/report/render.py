@@ -28,15 +28,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.data.mnist import PIXELS
 from bench.errors import BenchError
 from bench.report import bd_rate, dataset_frontier, verdict
+from bench.report.roles import AUTOENCODER_ROLE, CEILING_ROLES
 from bench.run import artifacts
 from bench.run.measure import derived_columns
 from bench.run.results import COLUMNS, load_table
 
 TEMPLATE_DIR = Path(__file__).parent
 TEMPLATE_NAME = "template.html.j2"
-PIXELS_PER_IMAGE = 28 * 28
 GRID_DIGITS = 16  # test digits per row of the picture grid
 GRID_MAX_ROWS = 40  # reconstructions shown at most (the grid stays readable with many rates)
 PER_DIGIT_MAX_SERIES = 4
@@ -70,9 +71,6 @@ KIND_ORDER = {"lossless": 0, "lossy": 1, "dataset": 2}
 MAIN_DEVICE = "cpu"  # the device of the report's main section when the table has rows of it
 CONTAINER_LABELS = {"txt": ".txt", "npy": ".npy", "txt_gz": ".txt.gz", "npy_gz": ".npy.gz"}
 SPLIT_ORDER = {"all": 0, "test": 1, "train": 2}
-#: The roles the report singles out (`bench.api.registry.ROLES`; codecs declare who plays them).
-AUTOENCODER_ROLE = "writeup-autoencoder"  # the per-digit error and t-SNE figures
-CEILING_ROLES = ("dataset-ceiling", "identity")  # whose accuracy is the full-data accuracy, in this order
 #: 13 markers and 4 shades per kind: neighbours differ in both, and 52 families of one kind get distinct pairs.
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "p", "d", "H"]
 #: Colour by kind: shades of one hue per kind; the ceiling (the full training set) is black.
@@ -569,7 +567,7 @@ def _bpp_axis(ax, top: bool) -> None:
     ax.xaxis.set_major_locator(LogLocator(base=10, numticks=20))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     if top:
-        bytes_per_bpp = PIXELS_PER_IMAGE / 8
+        bytes_per_bpp = PIXELS / 8
         secondary = ax.secondary_xaxis("top", functions=(lambda b: b * bytes_per_bpp, lambda n: n / bytes_per_bpp))
         secondary.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         secondary.set_xlabel("bytes per image (payload)")
@@ -736,7 +734,7 @@ def figure_rate_distortion(frame: pd.DataFrame, styles: Styles) -> Figure:
     log = rows["head_bpp"].max() / rows["head_bpp"].min() > 8
     if log:
         _log_scale(ax)
-    bytes_per_bpp = PIXELS_PER_IMAGE / 8
+    bytes_per_bpp = PIXELS / 8
     # Made after the log scale: a secondary axis resets its formatters when the parent's scale changes.
     top = ax.secondary_xaxis("top", functions=(lambda b: b * bytes_per_bpp, lambda n: n / bytes_per_bpp))
     if log:

@@ -22,10 +22,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.data.mnist import BINARISED
+from bench.data.mnist import BINARISED, PIXELS
 from bench.report.bd_rate import rd_curve, series_of
 
-PIXELS_PER_IMAGE = 28 * 28
 #: The images a neural codec's weights are shared over when its weights are counted in bits/pixel.
 WEIGHTS_OVER_IMAGES = 70_000
 #: The PSNRs (dB, of the mean squared error) at which the lossy sides are compared: the neural lossy codecs'
@@ -50,7 +49,7 @@ EXTERNAL_ANCHORS = (
 
 
 def anchor_bpp(anchor: dict) -> float:
-    return 8.0 * anchor["payload_bytes"] / (anchor["n_images"] * PIXELS_PER_IMAGE)
+    return 8.0 * anchor["payload_bytes"] / (anchor["n_images"] * PIXELS)
 
 
 def image_set(row: pd.Series) -> str:
@@ -67,7 +66,7 @@ IMAGE_SET_LABELS = {"test": "the 10,000 test images", "all": "all 70,000 images"
 def weights_bpp(model_bytes) -> float:
     """A decoder's weights, per pixel of the whole dataset."""
     model_bytes = 0.0 if model_bytes is None or model_bytes != model_bytes else float(model_bytes)
-    return 8.0 * model_bytes / (WEIGHTS_OVER_IMAGES * PIXELS_PER_IMAGE)
+    return 8.0 * model_bytes / (WEIGHTS_OVER_IMAGES * PIXELS)
 
 
 def _contestants(summary: pd.DataFrame) -> pd.DataFrame:

@@ -25,13 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.data.mnist import TRAIN_IMAGES
+
 #: Decoded images kept per cell: the first 16 make the picture grid, all of them the t-SNE scatter.
 SAMPLE_IMAGES = 200
 GZIP_LEVEL = 6
 CONTAINERS = ("txt", "npy", "txt_gz", "npy_gz")
 #: Row key under which the runner carries the sample from the measurement to `save` (never written).
 ARTIFACT_KEY = "_artifact"
-TEST_START_IN_ALL = 60_000  # split "all" is train then test: its test digits start here
+TEST_START_IN_ALL = TRAIN_IMAGES  # split "all" is train then test: its test digits start here
 
 # Decimal text of each byte value followed by a separator, padded to 4 bytes, and its real length.
 _TEXT = np.zeros((256, 4), np.uint8)

@@ -1,4 +1,4 @@
-"""Executors run planned cells and yield their rows as they finish; `bench.run.runner.run` stores them.
+"""Executors run planned cells (`bench.run.cell`) and yield their rows as they finish; `bench.run.runner.run` stores them.
 
 An executor is anything with `run(cells, ctx) -> Iterator[row]` that yields exactly one row per cell
 (a failed row for a cell that could not run, never none). Two live here:
@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from bench.api.codec import RunContext
 from bench.api.registry import get_entry
 from bench.errors import CodecError
-from bench.run.runner import Cell, failed_cell_row, run_cell
+from bench.run.cell import Cell, failed_cell_row, run_cell
 
 
 class LocalExecutor:

@@ -1,4 +1,5 @@
-"""Distortion and size metrics; pixel values are compared on a [0, 1] scale."""
+"""Distortion metrics; pixel values are compared on a [0, 1] scale. A row's PSNR and bits/pixel are
+derived from its MSE and bytes in one place, `bench.run.measure.derived_columns`."""
 
 from __future__ import annotations
 
@@ -8,11 +9,6 @@ import numpy as np
 def mse(original: np.ndarray, decoded: np.ndarray) -> float:
     diff = (original.astype(np.float64) - decoded.astype(np.float64)) / 255.0
     return float(np.mean(diff * diff))
-
-
-def psnr(mse_value: float) -> float:
-    """Peak signal-to-noise ratio in dB for a peak of 1.0; infinite for a perfect reconstruction."""
-    return float("inf") if mse_value == 0 else float(10 * np.log10(1.0 / mse_value))
 
 
 def per_image_mse(original: np.ndarray, decoded: np.ndarray) -> np.ndarray:
@@ -27,7 +23,7 @@ def _exact_image_mse(pixels_per_image: int) -> float:
 
 
 def mean_image_psnr(original: np.ndarray, decoded: np.ndarray) -> float:
-    """The mean over images of each image's PSNR (CompressAI's convention), beside `psnr`, which is the
+    """The mean over images of each image's PSNR (CompressAI's convention), beside a row's `psnr`, the
     PSNR of the mean error over all pixels. The mean of per-image PSNRs is the higher of the two, since
     log is concave: it rewards codecs that code many easy images well."""
     if not len(original):
@@ -48,7 +44,3 @@ def per_digit_mse(original: np.ndarray, decoded: np.ndarray, labels: np.ndarray)
 def mismatched_images(original: np.ndarray, decoded: np.ndarray) -> np.ndarray:
     """Indices of images whose decoded pixels differ from the original in any position."""
     return np.flatnonzero((original.reshape(len(original), -1) != decoded.reshape(len(decoded), -1)).any(axis=1))
-
-
-def bits_per_pixel(payload_bytes: int, pixels: int) -> float:
-    return 8.0 * payload_bytes / pixels

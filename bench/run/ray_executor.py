@@ -36,8 +36,8 @@ from collections.abc import Iterable, Iterator
 from bench.api.codec import Codec, RunContext
 from bench.api.registry import CodecEntry, adopt_entry, get_entry
 from bench.errors import BenchError, one_line
+from bench.run.cell import Cell, failed_cell_row, run_cell
 from bench.run.executor import Overlaps, group_by_codec, use_threads
-from bench.run.runner import Cell, failed_cell_row, run_cell
 
 #: A worker that dies mid-cell is retried this many times before the cell's row says failed.
 RETRIES = 1

@@ -27,6 +27,7 @@ from bench.api.profiles import Profile, ProfileSet
 from bench.coding import entropy
 from bench.coding.container import check_content, content_digest, int_in
 from bench.coding.reproducible import IncompatibleDecoderError, check_float_settings, float_settings
+from bench.data.mnist import SIDE
 from bench.errors import CorruptStreamError
 
 from . import stream
@@ -34,7 +35,6 @@ from . import stream
 #: The models (`.models.MODELS` builds them) and the image side. Torch is imported only when a
 #: stream is coded (`.lockstep`, `.models`), so listing codecs stays light.
 MODELS = ("causal", "lstm")
-SIDE = 28
 
 __all__ = ["WeightlessCodec", "encode", "decode", "config_for", "IncompatibleDecoderError"]
 

@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import MODELS as MODEL_NAMES
-from . import SIDE
+from bench.data.mnist import PIXELS, SIDE
 
-PIXELS = SIDE * SIDE
+from . import MODELS as MODEL_NAMES
+
 BINS = 16  # coarse classes; each holds 16 fine values
 FINE_HIDDEN = 32
 

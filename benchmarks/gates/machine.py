@@ -1,7 +1,7 @@
 """The kind of machine a measurement was taken on: timings and float-sensitive pins compare only
 within one kind.
 
-    python -m benchmarks.machine      # prints it, e.g. x86_64-2cpu-amd-epyc-f25m17-py3.11
+    python -m benchmarks.gates.machine      # prints it, e.g. x86_64-2cpu-amd-epyc-f25m17-py3.11
 
 Architecture, cores, CPU model and Python: another CPU model runs some codecs 50% faster or slower
 than others (no calibration cancels that), and other vector units round floats otherwise. A virtual

@@ -1,4 +1,4 @@
-"""Bytes, bits/pixel, MSE and accuracy of every configuration against benchmarks/golden.json."""
+"""Bytes, bits/pixel, MSE and accuracy of every configuration against benchmarks/gates/golden.json."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_every_configuration_has_a_golden_entry():
     # A codec this machine cannot run (an external program it lacks) cannot be measured here.
     unavailable = {config_label(n, p) for n, p in CONFIGS if get_entry(n).cls.unavailable_reason()}
     missing = sorted(set(IDS) - set(GOLDEN) - unavailable)
-    assert not missing, f"no golden values for {missing}: run python -m benchmarks.golden --update --codecs ..."
+    assert not missing, f"no golden values for {missing}: run python -m benchmarks.gates.golden --update --codecs ..."
 
 
 def test_every_golden_entry_is_still_registered():
@@ -29,7 +29,7 @@ def test_every_golden_entry_is_still_registered():
     stale = sorted(set(GOLDEN) - set(IDS))
     broken = "".join(f"; {module} failed to import: {error}" for module, error in broken_modules().items())
     assert not stale, (f"golden entries of configurations no longer registered: {stale}{broken} "
-                       "(remove a retired one from benchmarks/golden.json)")
+                       "(remove a retired one from benchmarks/gates/golden.json)")
 
 
 def test_no_codec_module_is_broken():

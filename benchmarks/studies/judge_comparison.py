@@ -1,4 +1,5 @@
-"""How this bench's judge relates to the dataset-distillation papers' ConvNet judge, on one set.
+"""How this bench's judge relates to the dataset-distillation papers' ConvNet judge, on one set (feeds
+docs/results.md, "Dataset codecs at equal bytes").
 
 The papers score a distilled set with a ConvNet (three blocks of 3x3 conv at width 128, instance norm,
 ReLU, 2x2 average pooling; a linear classifier) trained from scratch with augmentation: SGD (lr 0.01,
@@ -7,7 +8,7 @@ trains that judge and the bench's own (bench.learn.classifier, the run's profile
 10-per-class subset (random-subset, seed 0) and scores both on the real 10,000 test images, so a
 reader knows what a point of difference between this bench's accuracies and the papers' means.
 
-    .venv/bin/python -m benchmarks.judge_comparison --epochs 300 --out results/judge-comparison.csv
+    .venv/bin/python -m benchmarks.studies.judge_comparison --epochs 300 --out results/judge-comparison.csv
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ cost nothing more), the storage and the byte codec. Storages:
 The content digest is of the images the receiver decodes (for lossy storages, the encoder decodes its
 own stream to take it), so damage that a checksum-less byte codec (brotli) or WebP would decode to
 other pixels is still caught.
+
+It lives beside the baselines because it stores with their codecs (the byte coders of `bytestream`,
+the WebP of `image`); the coresets here and the distilled sets of `codecs/distill.py` use it.
 """
 
 from __future__ import annotations
@@ -27,12 +30,11 @@ import numpy as np
 from bench.api.registry import create_codec
 from bench.coding.container import check_content, content_digest, seal, unseal
 from bench.coding.mosaic import SIDE, from_mosaic, mosaic_shape, to_mosaic
-from bench.data.mnist import binarise
+from bench.data.mnist import N_CLASSES, binarise
 from bench.errors import CorruptStreamError
 
 FORMAT_VERSION = 2
 MAGIC = b"SUB2"
-N_CLASSES = 10
 #: The lossless byte codecs of baselines/bytestream.py a stream may use; the name is stored.
 BYTE_CODECS = ("gzip", "bz2", "lzma", "brotli", "zstd")
 STORAGES = ("lossless", "binary", "webp")

@@ -3,7 +3,7 @@ configuration, each decode sorted into: a project error (BenchError), an identic
 to other pixels with no error (silent), or any other exception (a library error the codec does not
 translate, MemoryError, a hang past the time limit).
 
-    .venv/bin/python -m benchmarks.fuzz_classical [--mutations 1000] [--images 4] [--json out.json] [--only 'jxl*,png*']
+    .venv/bin/python -m benchmarks.studies.fuzz_classical [--mutations 1000] [--images 4] [--json out.json] [--only 'jxl*,png*']
 
 These formats are what they are (the harness cannot add a checksum to a PNG): the table in
 docs/streams.md records which of them detect damage.

@@ -1,6 +1,7 @@
-"""Wall time of one suite's cells under the local executor and on a local Ray instance, side by side.
+"""Wall time of one suite's cells under the local executor and on a local Ray instance, side by side
+(feeds docs/results.md, "On a cluster").
 
-    python benchmarks/executor_speed.py --suite main --profile smoke --split all --rounds 1
+    python benchmarks/studies/executor_speed.py --suite main --profile smoke --split all --rounds 1
 
 Each round runs the same planned cells once per executor, each from an empty model cache and into an
 empty results folder (so training and the judge are timed too), in alternating order (local first in

@@ -1,6 +1,7 @@
-"""Project a sweep's wall time onto more machines from its measured per-cell costs.
+"""Project a sweep's wall time onto more machines from its measured per-cell costs (feeds
+docs/results.md, "On a cluster").
 
-    python benchmarks/cluster_projection.py runs/full/results.csv [--gpu-table results/lossy-gpu.csv]
+    python benchmarks/studies/cluster_projection.py runs/full/results.csv [--gpu-table results/lossy-gpu.csv]
 
 The model is the Ray executor's: one task per cell, and per learned codec with several configurations
 one training task that its cells wait for. A cell costs what its row measured (`wall_s`, less the

@@ -7,7 +7,7 @@ small band, since float arithmetic may differ slightly between CPUs.
 
 Regenerate after an intended change (and say why in the commit):
 
-    BENCH_QUICK=1 .venv/bin/python -m benchmarks.golden --update
+    BENCH_QUICK=1 .venv/bin/python -m benchmarks.gates.golden --update
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Encode and decode time of the codec configurations on the fixed 1,000-image slice: the main suite's,
 and one of every other codec and framing (`timed_configurations`).
 
-Times are gated against a committed baseline (see scripts/bench_ci.sh) by `benchmarks.compare`: the
+Times are gated against a committed baseline (see scripts/bench_ci.sh) by `benchmarks.gates.compare`: the
 best round's time over the best of a calibration workload timed before each round, which cancels the
 speed swings of a shared machine (`extra_info["rounds_s"]`, `["calibrations_s"]`). A call shorter than
 MIN_ROUND_S is repeated within its round (pytest-benchmark's iterations, so every time stays per call;
@@ -96,7 +96,7 @@ def _pedantic(benchmark, fn, device: str):
         benchmark.pedantic(synced, rounds=rounds, iterations=calls, warmup_rounds=0)
         calibrate()
     benchmark.extra_info["device"] = device_name(device)
-    # benchmarks.compare judges the best round (pytest-benchmark keeps seconds per call) over the best
+    # benchmarks.gates.compare judges the best round (pytest-benchmark keeps seconds per call) over the best
     # calibration.
     benchmark.extra_info["calls_per_round"] = calls
     benchmark.extra_info["rounds_s"] = list(benchmark.stats.stats.data)

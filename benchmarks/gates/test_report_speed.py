@@ -5,7 +5,7 @@ varied to the size of a whole-MNIST run of every codec family with repetitions: 
 lossy families with rate sweeps (one of them named conv-ae with the write-up's nominal ratios, so the
 per-digit and t-SNE figures take their real path), and dataset codecs with accuracies.
 
-    .venv/bin/python -m pytest benchmarks/test_report_speed.py --benchmark-only
+    .venv/bin/python -m pytest benchmarks/gates/test_report_speed.py --benchmark-only
 """
 
 from __future__ import annotations

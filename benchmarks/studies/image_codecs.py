@@ -1,14 +1,14 @@
 """The measurements behind docs/image-codecs.md: the image-file codecs (baselines/image.py,
 baselines/image_standards.py) on MNIST, one subcommand per table.
 
-    .venv/bin/python -m benchmarks.image_codecs measure 'png,webp*,jxl*' --json OUT.jsonl   # 10,000 test digits
-    .venv/bin/python -m benchmarks.image_codecs stream-times 'jxl:framing=stream' --json OUT.jsonl  # all 70,000
-    .venv/bin/python -m benchmarks.image_codecs tables MEASURE.jsonl [--stream-times OUT.jsonl]
-    .venv/bin/python -m benchmarks.image_codecs geometry     # mosaic layouts (576 digits)
-    .venv/bin/python -m benchmarks.image_codecs padding      # tile pitch 28 against 32 (1,000 digits)
-    .venv/bin/python -m benchmarks.image_codecs pillow       # Pillow against imagecodecs (1,000 digits)
-    .venv/bin/python -m benchmarks.image_codecs settings     # efforts, speeds, levels, filters (1,000 digits)
-    .venv/bin/python -m benchmarks.image_codecs webp-pages   # 70,000 digits in one WebP image or in pages
+    .venv/bin/python -m benchmarks.studies.image_codecs measure 'png,webp*,jxl*' --json OUT.jsonl   # 10,000 test digits
+    .venv/bin/python -m benchmarks.studies.image_codecs stream-times 'jxl:framing=stream' --json OUT.jsonl  # all 70,000
+    .venv/bin/python -m benchmarks.studies.image_codecs tables MEASURE.jsonl [--stream-times OUT.jsonl]
+    .venv/bin/python -m benchmarks.studies.image_codecs geometry     # mosaic layouts (576 digits)
+    .venv/bin/python -m benchmarks.studies.image_codecs padding      # tile pitch 28 against 32 (1,000 digits)
+    .venv/bin/python -m benchmarks.studies.image_codecs pillow       # Pillow against imagecodecs (1,000 digits)
+    .venv/bin/python -m benchmarks.studies.image_codecs settings     # efforts, speeds, levels, filters (1,000 digits)
+    .venv/bin/python -m benchmarks.studies.image_codecs webp-pages   # 70,000 digits in one WebP image or in pages
 
 `measure` codes and decodes as the runner does (`bench.run.measure.measure`: a 16-digit warm-up, one
 timed encode, one timed decode) without training the judge that `bench run` trains for every lossy

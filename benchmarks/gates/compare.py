@@ -1,10 +1,10 @@
 """The timing gate: each benchmark's calibrated time against the committed baseline's.
 
-    python -m benchmarks.compare BASELINE.json CURRENT.json [MORE.json ...] [--threshold 50]
+    python -m benchmarks.gates.compare BASELINE.json CURRENT.json [MORE.json ...] [--threshold 50]
                                  [--raw-threshold 200] [--write-regressed IDS.txt] [--only IDS.txt]
 
 A benchmark's calibrated time is its best round's time per call over the best of the calibration
-workloads timed before its rounds (benchmarks/test_codec_speed.py records both): the calibration
+workloads timed before its rounds (benchmarks/gates/test_codec_speed.py records both): the calibration
 cancels how fast the shared machine runs while the benchmark runs, the best of each drops the rounds
 that a neighbour slowed down. (The best of per-round ratios would reward a calibration that a
 neighbour slowed: measured, it read one unchanged benchmark -49%.) Its ratio is calibrated time now
@@ -40,7 +40,7 @@ def read_results(path: Path) -> dict[str, dict]:
         data = json.loads(Path(path).read_text())
         return {b["fullname"]: b for b in data["benchmarks"]}
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SystemExit(f"benchmarks.compare: cannot read pytest-benchmark results {path}: {exc}") from None
+        raise SystemExit(f"benchmarks.gates.compare: cannot read pytest-benchmark results {path}: {exc}") from None
 
 
 def best_times(bench: dict) -> tuple[float, float] | None:

@@ -1,10 +1,10 @@
 """A timing baseline from several runs of the suite: each benchmark's entry from its median run.
 
-    python -m benchmarks.baseline OUT.json RUN.json RUN.json [RUN.json ...]
+    python -m benchmarks.gates.baseline OUT.json RUN.json RUN.json [RUN.json ...]
 
 One recording can catch a benchmark in an unusually fast moment of a shared machine, and every later
 run then reads slow against it (measured: docs/gates.md). Taking, for each benchmark, the run whose calibrated time
-(benchmarks.compare.best_times) is the median centres the baseline in that noise. Each entry is kept
+(benchmarks.gates.compare.best_times) is the median centres the baseline in that noise. Each entry is kept
 whole, so pytest-benchmark's own comparison still reads one real measurement. The rest of the file
 (machine info, commit) is the first run's.
 """

@@ -1,6 +1,7 @@
-"""Side-by-side speed of the lossless neural codecs: today's code (a git commit) against the working tree.
+"""Side-by-side speed of the lossless neural codecs: today's code (a git commit) against the working tree
+(feeds docs/results.md, "Lossless neural coding speed, side by side").
 
-    python benchmarks/lossless_neural_speed.py local-ar --images 2000 --rounds 2
+    python benchmarks/studies/lossless_neural_speed.py local-ar --images 2000 --rounds 2
 
 Both versions load the SAME trained model blob (trained once and kept under .cache/lossless_neural_speed/)
 and code the same test images; old and new runs alternate (old first in even rounds, new first in odd
