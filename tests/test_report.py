@@ -14,9 +14,15 @@ import pytest
 from bench import DatasetCodec, ImageCodec, register_codec
 from bench.api.registry import _REGISTRY, list_codecs, report_columns
 from bench.cli import main
-from bench.report import dataset_frontier
-from bench.report import render as report
-from bench.report.render import build_context, pareto_mask, render_report
+from bench.report import dataset_frontier, render
+from bench.report import rows as report_rows
+from bench.report.figures import accuracy as accuracy_figure
+from bench.report.figures import per_digit as per_digit_figure
+from bench.report.figures import rate_distortion as rate_distortion_figure
+from bench.report.figures import style as style
+from bench.report.figures import tsne as tsne_figure
+from bench.report.render import build_context, render_report
+from bench.report.rows import pareto_mask
 from bench.run import artifacts
 
 FIGURES = {"compression-vs-accuracy", "rate-distortion", "reconstructions", "per-digit-error", "tsne", "throughput"}
@@ -105,11 +111,11 @@ def test_seeds_merge_into_one_point_and_the_full_train_set_is_the_ceiling():
                     {"codec": "full-train-set", "config": "full-train-set", "kind": "dataset", "split": "all",
                      "params": "{}", "n_images": 60000, "raw_bytes": 47_040_000, "payload_bytes": 8_000_000,
                      "accuracy": 0.991, "status": "ok"}])
-    frame = report.normalise(table)
-    full = report.full_data_accuracy(frame, report.accuracy_scale(frame))
+    frame = report_rows.normalise(table)
+    full = report_rows.full_data_accuracy(frame, report_rows.accuracy_scale(frame))
     assert full.percent == pytest.approx(99.1) and full.source == "the full-train-set row"
-    summary = report.annotate(report.summarise(frame), full, 100.0)
-    merged = report._merge_seeds(summary)
+    summary = report_rows.annotate(report_rows.summarise(frame), full, 100.0)
+    merged = accuracy_figure.merge_seeds(summary)
     subsets = merged[merged["codec"] == "random-subset"]
     assert len(subsets) == 1 and subsets["n_seeds"].iloc[0] == 3
     assert subsets["accuracy_pct"].iloc[0] == pytest.approx(92.0)
@@ -126,9 +132,9 @@ def test_a_figure_is_never_a_median_over_rows_of_different_runs():
     # A collapsed training and a good one, two runs: the report shows the later run's figures alone.
     table = _table([bican("a", "2026-11-22T10:19:36+00:00", 0.0756, 2_000_016),
                     bican("b", "2026-11-22T10:33:01+00:00", 0.9808, 1_999_000)])
-    frame = report.normalise(table)
+    frame = report_rows.normalise(table)
     assert frame.attrs["superseded"] == 1
-    summary = report.summarise(frame)
+    summary = report_rows.summarise(frame)
     assert len(summary) == 1 and summary["accuracy"].iloc[0] == pytest.approx(0.9808)
     assert summary["payload_bytes"].iloc[0] == 1_999_000 and summary["n_reps"].iloc[0] == 1
     assert summary["accuracy_rep_std"].isna().all()  # no spread drawn over one row
@@ -137,7 +143,7 @@ def test_a_figure_is_never_a_median_over_rows_of_different_runs():
                    bican("b", "2026-11-22T10:33:01+00:00", 0.97, 1_999_000, 0),
                    bican("b", "2026-11-22T10:35:01+00:00", 0.98, 1_999_000, 1),
                    bican("b", "2026-11-22T10:37:01+00:00", 0.99, 1_999_000, 2)])
-    summary = report.summarise(report.normalise(reps))
+    summary = report_rows.summarise(report_rows.normalise(reps))
     assert summary["n_reps"].iloc[0] == 3 and summary["accuracy"].iloc[0] == pytest.approx(0.98)
     assert summary["accuracy_rep_std"].iloc[0] == pytest.approx(0.01)
 
@@ -152,7 +158,7 @@ def test_rows_of_a_table_older_than_run_ids_are_told_apart_by_their_command_line
     table = _table([row(first, "2026-11-22T10:00:00+00:00", 0.90),
                     row("bench run --codecs pca --out runs/two", "2026-11-22T11:00:00+00:00", 0.95),
                     row(first + " --resume", "2026-11-22T09:00:00+00:00", 0.10)])  # the first run, resumed
-    frame = report.normalise(table)
+    frame = report_rows.normalise(table)
     assert list(frame["accuracy"]) == [0.95] and frame.attrs["superseded"] == 2
 
 
@@ -184,7 +190,7 @@ def _lossy_row(codec: str, params: dict, bpp: float, **extra) -> dict:
             "status": "ok", **{f"mse_digit{d}": 0.01 * (d + 1) / bpp for d in range(10)}, **extra}
 
 
-def test_a_codec_that_declares_a_role_is_singled_out_without_a_report_edit(fake_codecs):
+def test_a_codec_that_declares_a_role_is_singled_out_without_a_report_edit(fake_codecs, monkeypatch):
     """A codec the report has never heard of plays the autoencoder and the dataset ceiling by declaring it;
     its family is its series. The table has no `family` / `roles` columns: they come from the registry."""
 
@@ -210,13 +216,13 @@ def test_a_codec_that_declares_a_role_is_singled_out_without_a_report_edit(fake_
                     {"codec": "everything", "config": "everything", "kind": "dataset", "split": "all",
                      "params": "{}", "n_images": 60000, "raw_bytes": 47_040_000, "payload_bytes": 9_000_000,
                      "accuracy": 0.985, "status": "ok"}])
-    frame = report.normalise(table)
+    frame = report_rows.normalise(table)
     assert frame.set_index("config").loc["tiny-ae:width=4", ["family", "roles"]].tolist() == ["tiny",
                                                                                             "writeup-autoencoder"]
-    full = report.full_data_accuracy(frame, report.accuracy_scale(frame))
+    full = report_rows.full_data_accuracy(frame, report_rows.accuracy_scale(frame))
     assert full.percent == pytest.approx(98.5) and full.source == "the everything row"
-    summary = report.annotate(report.summarise(frame), full, 100.0)
-    rows, which = report.autoencoder_selection(summary)
+    summary = report_rows.annotate(report_rows.summarise(frame), full, 100.0)
+    rows, which = per_digit_figure.autoencoder_selection(summary)
     assert rows["config"].tolist() == ["tiny-ae:width=4", "tiny-ae:width=1"]  # highest rate first
     assert "tiny-ae:width=4, tiny-ae:width=1" in which
 
@@ -227,13 +233,11 @@ def test_a_codec_that_declares_a_role_is_singled_out_without_a_report_edit(fake_
         figure.png = "x"
         return figure
 
-    styles = report.Styles(sorted(summary["family"].unique()))
-    report._encode, original = keep, report._encode
-    try:
-        per_digit = report.figure_per_digit(summary, styles)
-        report.figure_rate_distortion(summary, styles)
-    finally:
-        report._encode = original
+    styles = style.Styles(sorted(summary["family"].unique()))
+    monkeypatch.setattr(per_digit_figure, "encode_figure", keep)
+    monkeypatch.setattr(rate_distortion_figure, "encode_figure", keep)
+    per_digit = per_digit_figure.figure_per_digit(summary, styles)
+    rate_distortion_figure.figure_rate_distortion(summary, styles)
     assert "tiny-ae:width=4" in per_digit.caption
     bars = [t.get_text() for t in drawn["per-digit-error"].axes[0].get_legend().get_texts()]
     assert [b.split(" ")[0] for b in bars] == ["tiny-ae:width=4", "tiny-ae:width=1"]
@@ -248,10 +252,10 @@ def test_the_rows_own_family_and_roles_win_over_the_registry():
                     _lossy_row("conv-ae", {"latent_dims": 39}, bpp=0.1, family="ae", roles=np.nan),
                     _lossy_row("conv-ae", {"latent_dims": 8}, bpp=0.05, family=np.nan, roles=np.nan),
                     _lossy_row("jpeg", {"quality": 5}, bpp=0.3, family=np.nan, roles=np.nan)])
-    frame = report.normalise(table)
+    frame = report_rows.normalise(table)
     assert frame["family"].tolist() == ["ae", "ae", "conv-ae", "jpeg"]
     assert frame["roles"].tolist() == ["writeup-autoencoder", "", "writeup-autoencoder", ""]
-    rows, _ = report.autoencoder_selection(report.annotate(report.summarise(frame), report.FullAccuracy(None, ""), 1))
+    rows, _ = per_digit_figure.autoencoder_selection(report_rows.annotate(report_rows.summarise(frame), report_rows.FullAccuracy(None, ""), 1))
     assert rows["config"].tolist() == ["renamed-ae:latent_dims=39", "conv-ae:latent_dims=8"]
 
 
@@ -302,17 +306,17 @@ def _older_reference_table(tmp_path) -> Path:
 def test_a_committed_table_without_family_and_roles_renders_the_writeup_settings(monkeypatch, tmp_path):
     """Tables written before family and roles were columns: the registry says which rows are the
     write-up's autoencoder."""
-    monkeypatch.setattr(report, "TSNE_IMAGES", 40)  # the selection is under test, not the embedding
-    monkeypatch.setattr(report, "TSNE_ITERATIONS", 250)
+    monkeypatch.setattr(tsne_figure, "TSNE_IMAGES", 40)  # the selection is under test, not the embedding
+    monkeypatch.setattr(tsne_figure, "TSNE_ITERATIONS", 250)
     source = _older_reference_table(tmp_path)
-    table, artifact_dir, _ = report.read_source(source)
+    table, artifact_dir, _ = report_rows.read_source(source)
     assert "family" not in table and "roles" not in table
     context = build_context(table, artifact_dir, source)
     figures = context["figures"]
     assert all(figures[k].png for k in ("rate_distortion", "grid", "per_digit", "tsne", "throughput"))
     assert "(conv-ae:latent_dims=39, conv-ae:latent_dims=8)" in figures["per_digit"].caption
     assert "(conv-ae:latent_dims=39, conv-ae:latent_dims=8)" in figures["tsne"].caption
-    assert 'data-figure="per-digit-error"' in report.render_html(context)
+    assert 'data-figure="per-digit-error"' in render.render_html(context)
 
 
 def _row(codec: str, kind: str, bpp: float, accuracy: float | None = None, **extra) -> dict:
@@ -343,9 +347,9 @@ def _main_job_table() -> pd.DataFrame:
 
 
 def test_every_family_has_its_own_colour_and_marker_and_the_colour_says_the_kind():
-    summary = report.annotate(report.summarise(report.normalise(_main_job_table())), report.FullAccuracy(None, ""),
+    summary = report_rows.annotate(report_rows.summarise(report_rows.normalise(_main_job_table())), report_rows.FullAccuracy(None, ""),
                               100.0)
-    styles = report.Styles.of(summary)
+    styles = style.Styles.of(summary)
     families = summary.groupby("family")["kind"].first()
     assert len(families) >= 20  # the registry's twenty-odd families
     pairs = {family: styles(family) for family in families.index}
@@ -353,14 +357,14 @@ def test_every_family_has_its_own_colour_and_marker_and_the_colour_says_the_kind
     for family, kind in families.items():
         colour = pairs[family][0]
         if family in styles.ceilings:
-            assert pairs[family] == report.CEILING_STYLE
+            assert pairs[family] == style.CEILING_STYLE
         else:
-            assert colour in report.KIND_COLOURS[kind], (family, kind, colour)
+            assert colour in style.KIND_COLOURS[kind], (family, kind, colour)
     assert styles.ceilings == {"full-train-set"}
-    assert len({c for k in ("lossless", "lossy", "dataset") for c in report.KIND_COLOURS[k]}) == 12  # kinds apart
+    assert len({c for k in ("lossless", "lossy", "dataset") for c in style.KIND_COLOURS[k]}) == 12  # kinds apart
 
 
-def test_the_accuracy_plot_draws_every_family_in_panels_by_kind_with_the_pareto_points_numbered():
+def test_the_accuracy_plot_draws_every_family_in_panels_by_kind_with_the_pareto_points_numbered(monkeypatch):
     drawn = {}
 
     def keep(figure, fig, crop=False):
@@ -369,12 +373,9 @@ def test_the_accuracy_plot_draws_every_family_in_panels_by_kind_with_the_pareto_
         return figure
 
     table = _main_job_table()
-    summary = report.annotate(report.summarise(report.normalise(table)), report.FullAccuracy(99.0, "x"), 100.0)
-    report._encode, original = keep, report._encode
-    try:
-        figure = report.figure_accuracy(summary, report.FullAccuracy(99.0, "x"), report.Styles.of(summary))
-    finally:
-        report._encode = original
+    summary = report_rows.annotate(report_rows.summarise(report_rows.normalise(table)), report_rows.FullAccuracy(99.0, "x"), 100.0)
+    monkeypatch.setattr(accuracy_figure, "encode_figure", keep)
+    figure = accuracy_figure.figure_accuracy(summary, report_rows.FullAccuracy(99.0, "x"), style.Styles.of(summary))
     axes = drawn["compression-vs-accuracy"].axes
     main, panels = axes[0], [ax for ax in axes[1:] if ax.get_title(loc="left")]
     assert [ax.get_title(loc="left").split(":")[0] for ax in panels] == ["lossless", "lossy",
@@ -401,7 +402,7 @@ def test_the_equal_bytes_table_takes_each_familys_best_within_each_budget():
                params=f'{{"budget_bytes": 2000, "seed": {s}}}', config=f"compressed-random:budget_bytes=2000,seed={s}")
           for s, (acc, b) in enumerate([(0.90, 1_950), (0.92, 1_990), (0.88, 1_940)])],
     ])
-    summary = report.annotate(report.summarise(report.normalise(table)), report.FullAccuracy(99.0, "x"), 100.0)
+    summary = report_rows.annotate(report_rows.summarise(report_rows.normalise(table)), report_rows.FullAccuracy(99.0, "x"), 100.0)
     budgets = dataset_frontier.budget_table(summary)
     assert budgets["families"] == ["kmedoids-coreset", "compressed-random"]
     by_budget = {r["budget"]: r for r in budgets["rows"]}
@@ -431,14 +432,14 @@ def test_held_out_figures_are_the_headline_and_decide_the_pareto_marks():
     assert [r["config"] for r in t["groups"][1]["rows"]] == ["jpeg", "conv-ae"]  # by headline bpp
     assert rows["jpeg"]["pareto_accuracy"] and not rows["conv-ae"]["pareto_accuracy"]
     assert rows["jpeg"]["pareto_error"] and not rows["conv-ae"]["pareto_error"]
-    page = report.render_html(context)
+    page = render.render_html(context)
     assert "bits/pixel (held-out test‡)" in page and "bits/pixel whole split" in page
     # Without held-out columns the table has no extra columns and no marks.
     plain = build_context(table.drop(columns=["test_payload_bytes", "test_bpp", "test_mse", "test_psnr"]),
                           Path("/nonexistent"), Path("t.csv"))
     assert not plain["size_tables"][0]["held_out"]
     assert {r["config"] for r in plain["size_tables"][0]["rows"] if r["pareto_accuracy"]} == {"conv-ae"}
-    assert "held-out test‡" not in report.render_html(plain)
+    assert "held-out test‡" not in render.render_html(plain)
 
 
 def test_the_total_counts_the_weights():
@@ -457,7 +458,7 @@ def test_gpu_rows_and_extra_tables_get_their_own_device_section(tmp_path):
                        classifier_protocol="CNN 'full' profile on the GPU")])
     cpu.to_csv(tmp_path / "results.csv", index=False)
     gpu.to_csv(tmp_path / "gpu.csv", index=False)
-    table = report.with_extra_tables(cpu, [tmp_path / "gpu.csv"])
+    table = report_rows.with_extra_tables(cpu, [tmp_path / "gpu.csv"])
     context = build_context(table, tmp_path / "artifacts", tmp_path, [tmp_path / "gpu.csv"])
     assert context["main_device"] == "cpu"
     main_configs = {r["config"] for t in context["size_tables"] for r in t["rows"]}
@@ -480,7 +481,7 @@ def test_gpu_rows_and_extra_tables_get_their_own_device_section(tmp_path):
 
 def test_the_committed_gpu_table_shows_its_later_bican_run_not_a_median_of_two():
     results = Path(__file__).resolve().parent.parent / "results"
-    context = build_context(report.with_extra_tables(pd.read_csv(results / "reference.csv"),
+    context = build_context(report_rows.with_extra_tables(pd.read_csv(results / "reference.csv"),
                                                      [results / "lossy-gpu.csv"]),
                             results / "reference-artifacts", results / "reference.csv", [results / "lossy-gpu.csv"])
     [section] = context["device_sections"]
@@ -498,14 +499,14 @@ def test_the_classifier_protocol_is_stated_with_the_full_data_accuracy():
     context = build_context(_table(rows), Path("/nonexistent"), Path("t.csv"))
     assert context["protocol"]["protocols"] == [protocol]
     assert context["protocol"]["full_accuracy"] == "not in this run"
-    page = report.render_html(context)
+    page = render.render_html(context)
     assert protocol.replace("'", "&#39;") in page and "not in this run" in page
     ceiling = _row("full-train-set", "dataset", 1.3, 0.9928, classifier_protocol=protocol, roles="dataset-ceiling")
     context = build_context(_table([*rows, ceiling]), Path("/nonexistent"), Path("t.csv"))
     assert context["protocol"]["full_accuracy"] == "99.28% (from the full-train-set row)"
     old = build_context(_table(rows).drop(columns=["classifier_protocol"]), Path("/nonexistent"), Path("t.csv"))
     assert old["protocol"]["protocols"] == []
-    assert "Not recorded in this table" in report.render_html(old)
+    assert "Not recorded in this table" in render.render_html(old)
 
 
 def test_the_throughput_says_how_many_cells_ran_side_by_side():
@@ -518,18 +519,18 @@ def test_the_throughput_says_how_many_cells_ran_side_by_side():
     assert {r["config"]: r["concurrent"] for r in context["size_tables"][0]["rows"]} == {
         "gzip": "1", "zstd": "3", "jpeg": "3"}
     assert "[×N]" in context["figures"]["throughput"].caption
-    page = report.render_html(context)
+    page = render.render_html(context)
     assert "cells at once" in page and "data-concurrency" in page
     old = build_context(_table(rows).drop(columns=["concurrent_cells"]), Path("/nonexistent"), Path("t.csv"))
     assert "does not record how many cells ran at once" in old["concurrency_note"]
-    assert "cells at once" not in report.render_html(old)
+    assert "cells at once" not in render.render_html(old)
 
 
 def test_a_table_without_the_new_columns_renders_with_the_gpu_table(tmp_path, monkeypatch):
     """A table without held-out, protocol and concurrency columns, with the GPU table (which predates
     them too) as an extra table, renders every section."""
-    monkeypatch.setattr(report, "TSNE_IMAGES", 40)
-    monkeypatch.setattr(report, "TSNE_ITERATIONS", 250)
+    monkeypatch.setattr(tsne_figure, "TSNE_IMAGES", 40)
+    monkeypatch.setattr(tsne_figure, "TSNE_ITERATIONS", 250)
     results = Path(__file__).parent.parent / "results"
     gpu = pd.read_csv(results / "lossy-gpu.csv")
     assert not any(c in gpu for c in ("test_bpp", "classifier_protocol", "concurrent_cells"))

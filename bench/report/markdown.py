@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from bench.report import verdict
-from bench.report.render import (
+from bench.report.rows import (
+    KIND_ORDER,
     accuracy_scale,
     annotate,
     full_data_accuracy,
@@ -28,7 +29,6 @@ from bench.report.render import (
 
 #: How close to the full-data accuracy (percentage points) a configuration must come to be "as good".
 WITHIN_POINTS = 1.0
-KIND_ORDER = {"lossless": 0, "lossy": 1, "dataset": 2}
 
 
 def _pick(rows: pd.DataFrame, full_percent: float | None) -> tuple[pd.Series, bool]:
