@@ -3,7 +3,7 @@
 Fitted on the train split: the mean image and the top `components` principal axes (float32, what the
 decoder holds). An image's coefficients are divided by `step` (in [0, 1] pixel units), rounded, and
 range-coded with one histogram per component counted on the quantised train coefficients
-(`bench.coding.latent`). With one step for every component this is the classic uniform-quantiser
+(`bench.coding.latent_stream`). With one step for every component this is the classic uniform-quantiser
 approximation of reverse water-filling: components whose spread is below the step cost almost nothing.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench import ImageCodec, register_codec
-from bench.coding.latent import FactorizedHistogram, compress_latents, decompress_latents
+from bench.coding.latent_stream import FactorizedHistogram, compress_latents, decompress_latents
 from bench.learn.principal_axes import principal_axes
 
 _MAGIC = b"PCA1"

@@ -21,7 +21,7 @@ codec must run). `writeup_loss` reports that quantity on the test split, decoded
 beside the harness's MSE/PSNR on [0, 1] pixels at 28x28.
 
 `entropy_coded=True` range-codes the uint8 code with one histogram per dimension counted on the train
-split's codes (`bench.coding.latent`): the real rate of the same latent.
+split's codes (`bench.coding.latent_stream`): the real rate of the same latent.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 from bench import ImageCodec, register_codec
 from bench.api.profiles import ProfileSet
 from bench.coding.container import check_content, content_digest, header_count, seal, unseal
-from bench.coding.latent import FactorizedHistogram, compress_latents, decompress_latents
+from bench.coding.latent_stream import FactorizedHistogram, compress_latents, decompress_latents
 from bench.errors import CorruptStreamError
 from bench.learn.model_cache import load_or_train
 from bench.learn.torch_io import load_state, pack_model, state_to_bytes, unpack_model

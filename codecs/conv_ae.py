@@ -14,7 +14,7 @@ accounting beside them.
   model serves every `step` of the sweep (lam / step**2 is where a uniform quantiser of that step is
   rate-distortion optimal, so each step gets its own trade-off).
 - Coding: q = round(latent / step), range-coded with one histogram per dimension counted on the
-  quantised train latents (`bench.coding.latent`); the histograms, not the training prior, are the
+  quantised train latents (`bench.coding.latent_stream`); the histograms, not the training prior, are the
   probability model the decoder holds, stored beside the decoder weights (`model_bytes`).
 """
 
@@ -26,7 +26,6 @@ import numpy as np
 
 from bench import ImageCodec, register_codec
 from bench.api.profiles import ProfileSet
-from bench.learn.latent_code import UniformLatentCode
 from bench.learn.model_cache import load_or_train
 from bench.learn.torch_io import load_state, pack_model, state_to_bytes, unpack_model
 from bench.learn.training import (
@@ -38,6 +37,7 @@ from bench.learn.training import (
     to_uint8_images,
     train_with_random_steps,
 )
+from bench.learn.uniform_quantiser import UniformLatentCode
 
 WRITEUP_DIMS = (392, 78, 39, 8)  # the write-up's 50%, 90%, 95%, 99% "compression"
 _MAGIC = b"CAE1"

@@ -20,7 +20,6 @@ import numpy as np
 
 from bench import ImageCodec, register_codec
 from bench.api.profiles import ProfileSet
-from bench.learn.latent_code import UniformLatentCode
 from bench.learn.model_cache import load_or_train
 from bench.learn.principal_axes import principal_axes
 from bench.learn.torch_io import load_state, pack_model, state_to_bytes, unpack_model
@@ -33,6 +32,7 @@ from bench.learn.training import (
     to_uint8_images,
     train_with_random_steps,
 )
+from bench.learn.uniform_quantiser import UniformLatentCode
 
 _MAGIC = b"PCN1"
 STEP_RANGE = (0.06, 1.0)

@@ -3,7 +3,7 @@ import pytest
 
 from bench.coding import entropy
 from bench.coding.container import seal, unseal
-from bench.coding.latent import FactorizedHistogram, compress_latents, decompress_latents
+from bench.coding.latent_stream import FactorizedHistogram, compress_latents, decompress_latents
 from bench.errors import CorruptStreamError
 
 
@@ -91,7 +91,7 @@ def test_the_image_bound_holds_for_the_cheapest_images():
 def test_uniform_latent_code_caches_its_tables_and_counts_clipped_values(tmp_path):
     from bench import create_codec
     from bench.api.codec import RunContext
-    from bench.learn.latent_code import UniformLatentCode
+    from bench.learn.uniform_quantiser import UniformLatentCode
 
     rng = np.random.default_rng(5)
     train, coded = rng.normal(scale=2.0, size=(2000, 6)), rng.normal(scale=2.0, size=(300, 6))

@@ -8,7 +8,7 @@ import pytest
 
 from bench import create_codec
 from bench.api.codec import RunContext
-from bench.coding.latent import decompress_latents
+from bench.coding.latent_stream import decompress_latents
 from bench.data.mnist import load_split
 from bench.learn.model_cache import load_or_train
 

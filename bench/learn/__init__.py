@@ -1,6 +1,6 @@
 """The learning toolkit and the judge: seeded training loops and batched inference (`training`), weights
 as bytes (`torch_io`), the trained-model cache (`model_cache`), uniform latent codes with cached tables
-(`latent_code`), PCA axes (`principal_axes`), and the downstream classifier every lossy and dataset
+(`uniform_quantiser`), PCA axes (`principal_axes`), and the downstream classifier every lossy and dataset
 row is scored by (`classifier`).
 
 May import: `bench.errors`, `bench.api`, `bench.data`, `bench.coding`. Never the runner or the report.

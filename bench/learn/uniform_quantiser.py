@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bench.api.codec import Codec, RunContext
-from bench.coding.latent import FactorizedHistogram, compress_latents, decompress_latents
+from bench.coding.latent_stream import FactorizedHistogram, compress_latents, decompress_latents
 from bench.learn.model_cache import load_or_train
 
 

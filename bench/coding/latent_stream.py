@@ -14,7 +14,7 @@ Lossy codecs that quantise a vector per image (PCA coefficients, autoencoder lat
 Values outside a dimension's fitted range are clipped to it by `clip` (the encoder's choice, part of
 the lossy quantisation); the model keeps `margin` spare values on each side of the train range.
 
-`bench.learn.latent_code.UniformLatentCode` puts these together for a learned codec's real-valued
+`bench.learn.uniform_quantiser.UniformLatentCode` puts these together for a learned codec's real-valued
 latents: one quantiser step for every dimension, tables counted on the train latents and cached.
 """
 
