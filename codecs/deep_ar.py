@@ -498,13 +498,3 @@ def ship(profile: str, seed: int = 0, device: str = "cpu", directory: Path | Non
     path.with_suffix(".json").write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
     return path
 
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Train a deep-ar profile and write it as a shipped model file.")
-    parser.add_argument("--profile", default="default")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
-    print(ship(args.profile, args.seed, args.device))
