@@ -129,6 +129,26 @@ def same(decoded, reference) -> bool:
     return decoded.dtype == reference.dtype and np.array_equal(decoded, reference)
 
 
+def decode_outcome(decode, stream: bytes, reference, what: str, failures: list) -> str:
+    """`error:<class>` (the project's one-line error), `identical`, or `FAIL:...` (appended to `failures`
+    with `what`): a MemoryError, a hang past DECODE_LIMIT_S, a library's own error, or other images."""
+    try:
+        with time_limit(DECODE_LIMIT_S):
+            decoded = decode(stream)
+    except BenchError as exc:
+        assert "\n" not in str(exc), str(exc)
+        return f"error:{type(exc).__name__}"
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        failures.append((what, repr(exc)[:200]))
+        return f"FAIL:{type(exc).__name__}"
+    if same(decoded, reference):
+        return "identical"
+    failures.append((what, "decoded without error to other images"))
+    return "FAIL:different-output"
+
+
 def fuzz(decode, data: bytes, kind: str, other: bytes, reference, seed: int) -> dict:
     rng = random.Random(seed)
     outcomes: dict[str, int] = {}
@@ -138,21 +158,7 @@ def fuzz(decode, data: bytes, kind: str, other: bytes, reference, seed: int) -> 
     slowest = (0.0, "")
     for what, mutated in cases:
         began = time.perf_counter()
-        try:
-            with time_limit(DECODE_LIMIT_S):
-                decoded = decode(mutated)
-        except BenchError as exc:
-            outcome = f"error:{type(exc).__name__}"
-            assert "\n" not in str(exc)
-        except BaseException as exc:  # MemoryError, TimeoutError, a library's own error: all failures
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            outcome = f"FAIL:{type(exc).__name__}"
-            failures.append((what, repr(exc)[:200]))
-        else:
-            outcome = "identical" if same(decoded, reference) else "FAIL:different-output"
-            if outcome != "identical":
-                failures.append((what, "decoded without error to other images"))
+        outcome = decode_outcome(decode, mutated, reference, what, failures)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         slowest = max(slowest, (round(time.perf_counter() - began, 3), f"{what} -> {outcome}"))
     return {"mutations": len(cases), "stream_bytes": len(data), "outcomes": outcomes,
@@ -233,21 +239,7 @@ def test_forged_headers_with_valid_checksums_fail_in_one_line(label, train_slice
     outcomes: dict[str, int] = {}
     failures = []
     for path, forged in forged_headers(header):
-        try:
-            with time_limit(DECODE_LIMIT_S):
-                decoded = decode(seal(magic, forged, body, digest))
-        except BenchError as exc:
-            outcome = f"error:{type(exc).__name__}"
-            assert "\n" not in str(exc), str(exc)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:
-            outcome = f"FAIL:{type(exc).__name__}"
-            failures.append((path, repr(exc)[:200]))
-        else:
-            outcome = "identical" if same(decoded, reference) else "FAIL:different-output"
-            if outcome != "identical":
-                failures.append((path, "decoded without error to other images"))
+        outcome = decode_outcome(decode, seal(magic, forged, body, digest), reference, path, failures)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     TALLIES[f"{label} (forged headers)"] = {"forgeries": sum(outcomes.values()), "outcomes": outcomes,
                                             "failures": failures[:10]}
