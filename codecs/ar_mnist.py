@@ -25,20 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench import ImageCodec, register_codec
+from bench import register_codec
 from bench.api.profiles import Profile, ProfileSet
-from bench.coding.container import check_content, content_digest, header_count, max_coded_items, seal, unseal
+from bench.coding.container import check_content, content_digest
 from bench.coding.entropy import (
-    BACKENDS,
     PRECISION_BITS,
     Decoder,
     Encoder,
-    check_coder,
-    code_length_columns,
-    coder_field,
     ideal_bits,
     quantize,
 )
+from bench.coding.raster_ar import RasterArCodec
 from bench.data.mnist import BINARISED, PIXELS, SIDE, binarise
 from bench.errors import BenchError, CorruptStreamError
 from bench.learn.model_cache import load_or_train
@@ -120,12 +117,13 @@ def contexts_for_training(bits: np.ndarray, k: int, rows: int, rng: np.random.Ge
 
 
 @register_codec("ar-mnist", configs=[{"k": 10}, {"k": 200}])
-class ArMnist(ImageCodec):
+class ArMnist(RasterArCodec):
     """Binarised MNIST, logistic regression on the previous k pixels, range-coded (exact on the binarised
     images, so lossy against MNIST's 8-bit ones)."""
 
     kind = "lossy"
     exact_source = BINARISED
+    codec_name, magic = "ar-mnist", MAGIC
     profiles = ProfileSet(
         smoke=ArMnistProfile(train_rows=10_000, max_iter=100, tolerance=1e-4),
         default=ArMnistProfile(train_rows=800_000, max_iter=500, tolerance=1e-6),
@@ -135,13 +133,9 @@ class ArMnist(ImageCodec):
     def __init__(self, k: int = 200, backend: str = "constriction"):
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k < PIXELS:
             raise ValueError(f"ar-mnist k (context pixels) must be an integer in 1..{PIXELS - 1}, got {k!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"ar-mnist backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self._use_backend(backend)
         self.k = k
-        self.backend = backend
         self.model: FixedPointModel | None = None
-        self._model_id = ""
-        self._last_stream = {}  # ideal and real bits of the last compress() call
 
     # -- training --------------------------------------------------------------------------------
     def fit(self, train) -> None:
@@ -170,23 +164,16 @@ class ArMnist(ImageCodec):
         model = FixedPointModel.from_bytes(blob)
         if model.k != self.k:
             raise BenchError(f"ar-mnist model has k={model.k}, codec has k={self.k}")
-        self.model, self.model_bytes = model, len(blob)
-        self._model_id = content_digest(np.frombuffer(blob, np.uint8)).hex()
-
-    def _require_model(self) -> FixedPointModel:
-        if self.model is None:
-            raise BenchError("ar-mnist must be fitted (or given a model with load_model) before coding")
-        return self.model
+        self.model = model
+        self._use_model_blob(blob)
 
     # -- coding ----------------------------------------------------------------------------------
     def reference(self, images: np.ndarray) -> np.ndarray:
         return binarise(images) * np.uint8(255)
 
     def compress(self, images: np.ndarray) -> bytes:
-        model = self._require_model()
-        images = np.asarray(images)
-        if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or images.dtype != np.uint8:
-            raise ValueError(f"ar-mnist codes (n, 28, 28) uint8 images, got {images.shape} {images.dtype}")
+        self._require_model()
+        model, images = self.model, self._checked_images(images)
         n = len(images)
         bits = binarise(images).reshape(n, PIXELS)
         padded = np.zeros((n, self.k + PIXELS), np.float64)
@@ -198,24 +185,15 @@ class ArMnist(ImageCodec):
             freqs = model.freqs(padded[:, t : t + self.k])
             encoder.encode(bits[:, t], freqs)
             ideal += ideal_bits(bits[:, t], freqs)
-        header = {"n": n, "k": self.k, "backend": self.backend, "model": self._model_id,
-                  **coder_field(self.backend)}
-        stream = seal(MAGIC, header, encoder.finish(), content_digest(bits))
-        self._last_stream = {"ideal": ideal, "real_bytes": len(stream), "pixels": n * PIXELS}
-        return stream
+        return self._seal(n, {"k": self.k}, encoder.finish(), content_digest(bits), ideal)
 
     def decompress(self, data: bytes) -> np.ndarray:
-        model = self._require_model()
-        header, body, digest = unseal(data, MAGIC)
-        if header.get("k") != self.k or header.get("backend") != self.backend:
-            raise CorruptStreamError(f"ar-mnist header does not match this codec (k={self.k}, backend={self.backend})")
-        check_coder(header, "ar-mnist", self.backend)
-        if header.get("model") != self._model_id:
-            raise CorruptStreamError("ar-mnist stream was coded with a different trained model")
+        self._require_model()
+        model = self.model
         # No pixel costs less than the model's most confident table entry, for either value.
         total = 1 << PRECISION_BITS
         likeliest = max(int(model.p1_freqs.max()), total - int(model.p1_freqs.min()))
-        n = header_count(header, "n", max_coded_items(len(body), -PIXELS * np.log2(likeliest / total)), "ar-mnist")
+        _, body, digest, n = self._open(data, {"k": self.k}, -PIXELS * np.log2(likeliest / total))
         decoder = Decoder(body, self.backend)
         padded = np.zeros((n, self.k + PIXELS), np.float64)
         for t in range(PIXELS):
@@ -224,6 +202,3 @@ class ArMnist(ImageCodec):
         bits = padded[:, self.k:].astype(np.uint8)
         check_content(bits, digest)
         return (bits * np.uint8(255)).reshape(n, SIDE, SIDE)
-
-    def extra_columns(self) -> dict:
-        return code_length_columns(**self._last_stream)

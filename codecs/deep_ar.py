@@ -41,22 +41,20 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import ImageCodec, register_codec
+from bench import register_codec
 from bench.api.profiles import Profile, ProfileSet
-from bench.coding.container import check_content, content_digest, header_count, max_coded_items, seal, unseal
+from bench.coding.container import check_content, content_digest
 from bench.coding.entropy import (
-    BACKENDS,
     PRECISION_BITS,
     Decoder,
     Encoder,
-    check_coder,
-    code_length_columns,
-    coder_field,
+    ideal_bits,
     quantize_float32,
 )
+from bench.coding.raster_ar import RasterArCodec
 from bench.coding.reproducible import check_float_settings, float_settings, torch_threads
 from bench.data.mnist import PIXELS, SIDE
-from bench.errors import BenchError, CorruptStreamError
+from bench.errors import BenchError
 from bench.learn.model_cache import load_or_train
 
 MAGIC = b"DAR1"
@@ -343,11 +341,12 @@ def shipped_model(recipe: dict, directory: Path | None = None) -> tuple[bytes, P
 
 
 @register_codec("deep-ar", configs=[{}])
-class DeepAr(ImageCodec):
+class DeepAr(RasterArCodec):
     """Gated PixelCNN (vertical + horizontal stacks, dilated, whole causal past) of 8-bit pixels, range-coded; lossless."""
 
     kind = "lossless"
     uses_torch = True
+    codec_name, magic = "deep-ar", MAGIC
     profiles = ProfileSet(
         # Seconds: for the tests.
         smoke=DeepArProfile(channels=8, dilations=(1, 2), first_kernel=3, kernel=3, epochs=1.0, batch=8,
@@ -361,14 +360,10 @@ class DeepAr(ImageCodec):
     )
 
     def __init__(self, backend: str = "constriction"):
-        if backend not in BACKENDS:
-            raise ValueError(f"deep-ar backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        self.backend = backend
+        self._use_backend(backend)
         self.net = None
         self.device = "cpu"
         self.model_source = ""
-        self._model_id = ""
-        self._last_stream: dict = {}
 
     # -- training --------------------------------------------------------------------------------
     def recipe(self, train_digest: str) -> dict:
@@ -399,44 +394,27 @@ class DeepAr(ImageCodec):
             raise BenchError(f"deep-ar model is of version {config.get('model_version')}, this code is {MODEL_VERSION}")
         self.net = net.to(device)
         self.device = device
-        self.model_bytes = len(blob)
-        self._model_id = content_digest(np.frombuffer(blob, np.uint8)).hex()
+        self._use_model_blob(blob)
 
     # -- coding ----------------------------------------------------------------------------------
-    def _require_model(self):
-        if self.net is None:
-            raise BenchError("deep-ar must be fitted (or given a model with load_model) before coding")
-
     def compress(self, images: np.ndarray) -> bytes:
         self._require_model()
-        images = np.asarray(images)
-        if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or images.dtype != np.uint8:
-            raise ValueError(f"deep-ar codes (n, 28, 28) uint8 images, got {images.shape} {images.dtype}")
+        images = self._checked_images(images)
         with torch_threads(self.device, CPU_THREADS):
             encoder = Encoder(self.backend)
             ideal = 0.0
             for batch, row, c, tables in self._lockstep(images, len(images)):
                 symbols = batch[:, row, c]
                 encoder.encode_tables(symbols, tables)
-                ideal += PRECISION_BITS * len(symbols) - float(np.log2(tables[np.arange(len(symbols)), symbols]).sum())
-            header = {"n": len(images), "backend": self.backend, "batch": LOCKSTEP_BATCH,
-                      "model": self._model_id, "float": float_settings(self.device), **coder_field(self.backend)}
-            stream = seal(MAGIC, header, encoder.finish(), content_digest(images))
-        self._last_stream = {"ideal": ideal, "real_bytes": len(stream), "pixels": len(images) * PIXELS}
-        return stream
+                ideal += ideal_bits(symbols, tables)
+            return self._seal(len(images), {"batch": LOCKSTEP_BATCH}, encoder.finish(), content_digest(images),
+                              ideal, float=float_settings(self.device))
 
     def decompress(self, data: bytes) -> np.ndarray:
         self._require_model()
-        header, body, digest = unseal(data, MAGIC)
         # Every pixel's table gives its likeliest value at most 1 - 255/2**16 (`quantize` keeps 1 for each other).
-        n = header_count(header, "n", max_coded_items(len(body), -PIXELS * np.log2(1 - 255 / 2**PRECISION_BITS)),
-                         "deep-ar")
-        if (header.get("backend"), header.get("batch")) != (self.backend, LOCKSTEP_BATCH):
-            raise CorruptStreamError(f"deep-ar stream was coded with another configuration ({header.get('backend')}, "
-                                     f"batch {header.get('batch')})")
-        check_coder(header, "deep-ar", self.backend)
-        if header.get("model") != self._model_id:
-            raise CorruptStreamError("deep-ar stream was coded with a different trained model")
+        header, body, digest, n = self._open(data, {"batch": LOCKSTEP_BATCH},
+                                             -PIXELS * np.log2(1 - 255 / 2**PRECISION_BITS))
         out = np.zeros((n, SIDE, SIDE), dtype=np.uint8)
         with torch_threads(self.device, CPU_THREADS):
             device = check_float_settings(header.get("float"), "deep-ar stream")
@@ -467,7 +445,7 @@ class DeepAr(ImageCodec):
                         coding.write(c, batch[:, row, c])
 
     def extra_columns(self) -> dict:
-        return {**code_length_columns(**self._last_stream), "model_source": self.model_source}
+        return {**super().extra_columns(), "model_source": self.model_source}
 
 
 

@@ -46,29 +46,23 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bench import ImageCodec, register_codec
+from bench import register_codec
 from bench.api.profiles import Profile, ProfileSet
 from bench.coding.container import (
     check_content,
     content_digest,
-    header_count,
-    max_coded_items,
     pack_chunks,
-    seal,
     unpack_chunks,
-    unseal,
 )
 from bench.coding.entropy import (
-    BACKENDS,
     PRECISION_BITS,
     Decoder,
     Encoder,
-    check_coder,
-    code_length_columns,
-    coder_field,
+    ideal_bits,
     quantize_float32,
 )
 from bench.coding.parallel import map_segments
+from bench.coding.raster_ar import RasterArCodec
 from bench.coding.reproducible import (
     IncompatibleDecoderError,
     check_float_settings,
@@ -393,11 +387,12 @@ def train_network(images: np.ndarray, settings: LocalArProfile, head: str, seed:
 
 
 @register_codec("local-ar", configs=[{"head": "softmax"}])
-class LocalAr(ImageCodec):
+class LocalAr(RasterArCodec):
     """Local causal-window context model of 8-bit pixels (window + position -> MLP), range-coded; lossless."""
 
     kind = "lossless"
     uses_torch = True
+    codec_name, magic = "local-ar", MAGIC
     profiles = ProfileSet(
         # Seconds: for the tests.
         smoke=LocalArProfile(rows_above=2, half_width=2, left=2, hidden=32, layers=1, steps=100, batch=128,
@@ -415,16 +410,12 @@ class LocalAr(ImageCodec):
     def __init__(self, head: str = "softmax", backend: str = "constriction"):
         if head not in HEADS:
             raise ValueError(f"local-ar head must be one of {', '.join(HEADS)}, got {head!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"local-ar backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self._use_backend(backend)
         self.head = head
-        self.backend = backend
         self.net = None
         self._coding: CodingNet | None = None
         self.window: CausalWindow | None = None
         self.device = "cpu"
-        self._model_id = ""
-        self._last_stream: dict = {}
 
     # -- training --------------------------------------------------------------------------------
     def fit(self, train) -> None:
@@ -445,19 +436,14 @@ class LocalAr(ImageCodec):
         self._window_config = config["window"]
         self.net = net.to(device)
         self.device = device
-        self.model_bytes = len(blob)
         self._coding = None
-        self._model_id = content_digest(np.frombuffer(blob, np.uint8)).hex()
+        self._use_model_blob(blob)
 
     # -- coding ----------------------------------------------------------------------------------
     def _coding_net(self, matmul: str) -> CodingNet:
         if self._coding is None or self._coding.matmul != matmul:
             self._coding = CodingNet(self.net, self.window, self.head, matmul)
         return self._coding
-
-    def _require_model(self):
-        if self.net is None:
-            raise BenchError("local-ar must be fitted (or given a model with load_model) before coding")
 
     def compress(self, images: np.ndarray) -> bytes:
         self._require_model()
@@ -470,22 +456,20 @@ class LocalAr(ImageCodec):
             return self._decompress(data)
 
     def _compress(self, images: np.ndarray) -> bytes:
-        images = np.asarray(images)
-        if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or images.dtype != np.uint8:
-            raise ValueError(f"local-ar codes (n, 28, 28) uint8 images, got {images.shape} {images.dtype}")
+        images = self._checked_images(images)
         n = len(images)
         matmul = matmul_for(self.device)
         coding = self._coding_net(matmul)
         groups = [images[start : start + LOCKSTEP_BATCH] for start in range(0, n, LOCKSTEP_BATCH)]
         coded = map_segments(lambda group: self._encode_group(coding, group), groups, fork=self.device == "cpu")
-        header = {"n": n, "head": self.head, "backend": self.backend, "batch": LOCKSTEP_BATCH,
-                  "loop": [LOOP, ROW_CHUNK], "window": self._window_config, "matmul": matmul,
-                  "model": self._model_id, "float": float_settings(self.device), **coder_field(self.backend)}
         body = pack_chunks(b"", [segment for segment, _ in coded])
-        stream = seal(MAGIC, header, body, content_digest(images))
-        ideal = sum(bits for _, bits in coded)
-        self._last_stream = {"ideal": ideal, "real_bytes": len(stream), "pixels": n * PIXELS}
-        return stream
+        return self._seal(n, self._config, body, content_digest(images), sum(bits for _, bits in coded),
+                          window=self._window_config, matmul=matmul, float=float_settings(self.device))
+
+    @property
+    def _config(self) -> dict:
+        """What a stream's decoder must share with its encoder besides the model."""
+        return {"head": self.head, "batch": LOCKSTEP_BATCH, "loop": [LOOP, ROW_CHUNK]}
 
     def _encode_group(self, coding: CodingNet, group: np.ndarray) -> tuple[bytes, float]:
         """One lockstep group -> (its range-coded segment, its ideal code length in bits)."""
@@ -504,8 +488,7 @@ class LocalAr(ImageCodec):
                     symbols = pixels[busy[lo : lo + ROW_CHUNK]]
                     tables = coding.tables(windows[:, lo : lo + ROW_CHUNK], t, self.device)
                     encoder.encode_tables(symbols, tables)
-                    chosen = tables[np.arange(len(symbols)), symbols]
-                    ideal += PRECISION_BITS * len(symbols) - float(np.log2(chosen).sum())
+                    ideal += ideal_bits(symbols, tables)
                 if len(blank):
                     symbols = pixels[blank]
                     encoder.encode_fixed(symbols, coding.blank_tables[t])
@@ -513,19 +496,8 @@ class LocalAr(ImageCodec):
         return encoder.finish(), ideal
 
     def _decompress(self, data: bytes) -> np.ndarray:
-        header, body, digest = unseal(data, MAGIC)
         # Every pixel's table gives its likeliest value at most 1 - 255/2**16 (`quantize` keeps 1 for each other).
-        n = header_count(header, "n", max_coded_items(len(body), -PIXELS * np.log2(1 - 255 / 2**PRECISION_BITS)),
-                         "local-ar")
-        config = (header.get("head"), header.get("backend"), header.get("batch"), header.get("loop"))
-        if config != (self.head, self.backend, LOCKSTEP_BATCH, [LOOP, ROW_CHUNK]):
-            raise CorruptStreamError(f"local-ar stream was coded with another configuration ({header.get('head')}, "
-                                     f"{header.get('backend')}, batch {header.get('batch')}, "
-                                     f"loop {header.get('loop')}; this decoder: batch {LOCKSTEP_BATCH}, "
-                                     f"loop {[LOOP, ROW_CHUNK]})")
-        check_coder(header, "local-ar", self.backend)
-        if header.get("model") != self._model_id:
-            raise CorruptStreamError("local-ar stream was coded with a different trained model")
+        header, body, digest, n = self._open(data, self._config, -PIXELS * np.log2(1 - 255 / 2**PRECISION_BITS))
         device = check_float_settings(header.get("float"), "local-ar stream")
         if device != self.device.split(":")[0]:
             self.net, self.device, self._coding = self.net.to(device), device, None
@@ -562,6 +534,3 @@ class LocalAr(ImageCodec):
                 if len(blank):
                     frame[row, blank] = decoder.decode_fixed(coding.blank_tables[t], count=len(blank))
         return frame[coding.pixel_rows].T.reshape(count, SIDE, SIDE)
-
-    def extra_columns(self) -> dict:
-        return code_length_columns(**self._last_stream)
