@@ -30,13 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench import ImageCodec, register_codec
+from bench import register_codec
 from bench.api.profiles import ProfileSet
 from bench.coding.container import check_content, content_digest, header_count, seal, unseal
 from bench.coding.latent_stream import FactorizedHistogram, compress_latents, decompress_latents
 from bench.errors import CorruptStreamError
+from bench.learn.latent_codec import TrainedLossyCodec
 from bench.learn.model_cache import load_or_train
-from bench.learn.torch_io import load_state, pack_model, state_to_bytes, unpack_model
+from bench.learn.torch_io import load_state, pack_model, state_to_bytes
 from bench.learn.training import (
     TRAINING_CODE_VERSION,
     TrainingBudget,
@@ -112,11 +113,10 @@ def bytes_to_code(u: np.ndarray) -> np.ndarray:
 
 
 @register_codec("bican", configs=[{"entropy_coded": False}, {"entropy_coded": True}])
-class Bican(ImageCodec):
+class Bican(TrainedLossyCodec):
     """BiCAN (write-up): conv compressor to 200 tanh numbers stored as 200 uint8, two cycle losses."""
 
-    kind = "lossy"
-    uses_torch = True
+    coding_batch = CODING_BATCH
     profiles = ProfileSet(
         smoke=BicanProfile(width=0.04, epochs=1, batch=50, lr=2e-3, max_images=2000),
         default=BicanProfile(width=0.08, epochs=2),
@@ -128,10 +128,8 @@ class Bican(ImageCodec):
             raise ValueError(f"bican width must be in (0, 1] (1 = the repository's 200 channels), got {width!r}")
         self.width = width
         self.entropy_coded = bool(entropy_coded)
-        self.device = "cpu"
         self.scalar = 0
         self.compressor = self.decompressor = self.histogram = None
-        self.meta: dict = {}
         self._decompressor_bytes = self._table_bytes = 0
 
     def _train(self, images: np.ndarray, ctx, profile: BicanProfile) -> bytes:
@@ -164,15 +162,10 @@ class Bican(ImageCodec):
 
     def fit(self, train) -> None:
         ctx = self.ctx
-        profile = self.profiles[ctx.profile]
-        train = train.head(profile.max_images)
-        self.device = ctx.device
-        width = profile.width if self.width is None else self.width
-        self.scalar = max(1, round(FAITHFUL_SCALAR * width))
+        width = self.profiles[ctx.profile].width if self.width is None else self.width
+        self.scalar = max(1, round(FAITHFUL_SCALAR * width))  # the networks' size: training reads it
         training = {"scalar": self.scalar, "training_code": TRAINING_CODE_VERSION}
-        blob = load_or_train(self.identity, train.digest, ctx, lambda: self._train(train.images, ctx, profile),
-                             tag="weights", params=training)
-        self.meta, parts = unpack_model(blob)
+        train, parts = self._trained_parts(train, "weights", training)
         self.compressor, self.decompressor = build_networks(self.scalar)
         load_state(self.compressor, parts["compressor"], ctx.device).eval()
         load_state(self.decompressor, parts["decompressor"], ctx.device).eval()
@@ -239,6 +232,5 @@ class Bican(ImageCodec):
             "latent_dims": CODE_DIMS,
             "code_bytes_per_image": CODE_DIMS,
             "bican_scalar": self.scalar,
-            "model_train_s": self.meta.get("train_s"),
-            "model_train_steps": self.meta.get("steps"),
+            **self.training_columns(),
         }

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench import ImageCodec, register_codec
+from bench import register_codec
 from bench.api.profiles import ProfileSet
-from bench.learn.model_cache import load_or_train
-from bench.learn.torch_io import load_state, pack_model, state_to_bytes, unpack_model
+from bench.learn.latent_codec import UniformLatentCodec
+from bench.learn.torch_io import load_state, pack_model, state_to_bytes
 from bench.learn.training import (
     TRAINING_CODE_VERSION,
     TrainingBudget,
@@ -37,7 +37,6 @@ from bench.learn.training import (
     to_uint8_images,
     train_with_random_steps,
 )
-from bench.learn.uniform_quantiser import UniformLatentCode
 
 WRITEUP_DIMS = (392, 78, 39, 8)  # the write-up's 50%, 90%, 95%, 99% "compression"
 _MAGIC = b"CAE1"
@@ -102,11 +101,10 @@ class LogisticMixturePrior:
 
 @register_codec("conv-ae", configs=_configs(),
                 roles={"writeup-autoencoder": [{"latent_dims": 39}, {"latent_dims": 8}]})  # 95%, 99%
-class ConvAutoencoder(ImageCodec):
+class ConvAutoencoder(UniformLatentCodec):
     """Convolutional autoencoder (write-up's 50/90/95/99% latents), quantised and entropy-coded latent."""
 
-    kind = "lossy"
-    uses_torch = True
+    codec_name, magic, coding_batch = "conv-ae", _MAGIC, CODING_BATCH
     profiles = ProfileSet(
         smoke=ConvAeProfile(conv1=8, conv2=16, hidden=64, epochs=2, lr=4e-3, max_images=2000),
         default=ConvAeProfile(conv1=16, conv2=32, hidden=256, epochs=3),
@@ -121,22 +119,18 @@ class ConvAutoencoder(ImageCodec):
         if not isinstance(lam, (int, float)) or not lam > 0:
             raise ValueError(f"conv-ae lam must be a positive number, got {lam!r}")
         self.latent_dims = latent_dims
-        self.step = float(step)
+        self._use_step(step)
         self.lam = float(lam)
-        self.device = "cpu"
         self.encoder = self.decoder = None
-        self.latent_code = UniformLatentCode(self.step, _MAGIC)
-        self.meta: dict = {}
         self._decoder_bytes = 0
 
     # --- training ------------------------------------------------------------------------------
     def _training_params(self) -> dict:
         return {"latent_dims": self.latent_dims, "lam": self.lam, "training_code": TRAINING_CODE_VERSION}
 
-    def _train(self, images: np.ndarray, ctx) -> bytes:
+    def _train(self, images: np.ndarray, ctx, profile: ConvAeProfile) -> bytes:
         import torch
 
-        profile = self.profiles[ctx.profile]
         with seeded_training(ctx) as run:
             encoder, decoder = (net.to(ctx.device) for net in build_networks(self.latent_dims, profile))
             prior = LogisticMixturePrior(self.latent_dims, device=ctx.device)
@@ -155,25 +149,19 @@ class ConvAutoencoder(ImageCodec):
             meta = run.record(steps, len(x_all))
         return pack_model(meta, {"encoder": state_to_bytes(encoder), "decoder": state_to_bytes(decoder)})
 
-    def _latents(self, images: np.ndarray) -> np.ndarray:
+    def latents(self, images: np.ndarray) -> np.ndarray:
         """Continuous latents (n, dims) as float64 numpy."""
         return apply_in_batches(lambda chunk: self.encoder(images_to_tensor(chunk, self.device)).cpu().numpy(),
                                 images, CODING_BATCH, np.zeros((0, self.latent_dims))).astype(np.float64)
 
     def fit(self, train) -> None:
-        ctx = self.ctx
-        profile = self.profiles[ctx.profile]
-        train = train.head(profile.max_images)
-        self.device = ctx.device
         training = self._training_params()
-        blob = load_or_train(self.identity, train.digest, ctx, lambda: self._train(train.images, ctx),
-                             tag="weights", params=training)
-        self.meta, parts = unpack_model(blob)
-        self.encoder, self.decoder = build_networks(self.latent_dims, profile)
-        load_state(self.encoder, parts["encoder"], ctx.device).eval()
-        load_state(self.decoder, parts["decoder"], ctx.device).eval()
+        train, parts = self._trained_parts(train, "weights", training)
+        self.encoder, self.decoder = build_networks(self.latent_dims, self.profiles[self.ctx.profile])
+        load_state(self.encoder, parts["encoder"], self.device).eval()
+        load_state(self.decoder, parts["decoder"], self.device).eval()
         self._decoder_bytes = len(parts["decoder"])
-        self.latent_code.fit(self, train.digest, ctx, lambda: self._latents(train.images),
+        self.latent_code.fit(self, train.digest, self.ctx, lambda: self.latents(train.images),
                              params={**training, "step": self.step})
 
     # --- coding --------------------------------------------------------------------------------
@@ -187,22 +175,13 @@ class ConvAutoencoder(ImageCodec):
 
     def quantise(self, images: np.ndarray) -> np.ndarray:
         """The integer latents the stream carries (clipped to the tables' range, counted)."""
-        return self.latent_code.symbols(self._latents(images))
+        return self.latent_code.symbols(self.latents(images))
 
-    def compress(self, images: np.ndarray) -> bytes:
-        return self.latent_code.compress(self._latents(images))
-
-    def reconstruct(self, symbols: np.ndarray) -> np.ndarray:
+    def decode_batch(self, symbols: np.ndarray) -> np.ndarray:
         import torch
 
-        def decode(chunk):
-            z = torch.tensor(chunk * self.step, dtype=torch.float32, device=self.device)
-            return to_uint8_images(self.decoder(z).clamp_(0, 1))
-
-        return apply_in_batches(decode, symbols, CODING_BATCH, np.zeros((0, 28, 28), np.uint8))
-
-    def decompress(self, data: bytes) -> np.ndarray:
-        return self.reconstruct(self.latent_code.decompress(data, self.name or "conv-ae"))
+        z = torch.tensor(symbols * self.step, dtype=torch.float32, device=self.device)
+        return to_uint8_images(self.decoder(z).clamp_(0, 1))
 
     def extra_columns(self) -> dict:
         return {
@@ -215,6 +194,5 @@ class ConvAutoencoder(ImageCodec):
             # Most latents clipped to the tables' range in one compress call since fit: those of the
             # coded split (train images never are: the tables span the train range).
             "latents_clipped": self.latent_code.clipped,
-            "model_train_s": self.meta.get("train_s"),
-            "model_train_steps": self.meta.get("steps"),
+            **self.training_columns(),
         }

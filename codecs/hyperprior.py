@@ -37,14 +37,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench import ImageCodec, register_codec
+from bench import register_codec
 from bench.api.profiles import ProfileSet
 from bench.coding import entropy
 from bench.coding.container import check_content, content_digest, header_count, max_coded_items, seal, unseal
 from bench.coding.reproducible import check_float_settings, float_settings, torch_threads
 from bench.errors import CorruptStreamError
-from bench.learn.model_cache import load_or_train
-from bench.learn.torch_io import load_state, pack_model, state_to_bytes, unpack_model
+from bench.learn.latent_codec import TrainedLossyCodec
+from bench.learn.torch_io import load_state, pack_model, state_to_bytes
 from bench.learn.training import (
     TRAINING_CODE_VERSION,
     TrainingBudget,
@@ -195,11 +195,9 @@ def scale_indices(scales: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------- the codec
 
 @register_codec("hyperprior", configs=[{"lam": lam} for lam in SWEEP_LAMS] + [{"lam": 0.0018, "mean": False}])
-class Hyperprior(ImageCodec):
+class Hyperprior(TrainedLossyCodec):
     """Scale / mean-scale hyperprior (Ballé 2018, Minnen 2018): learned transforms, range-coded latents."""
 
-    kind = "lossy"
-    uses_torch = True
     model_params = ("lam", "mean")  # one model per rate: the sweep's trainings may run side by side
     profiles = ProfileSet(
         smoke=HyperpriorProfile(channels=16, latent_channels=8, hyper_channels=4, epochs=2, lr=3e-3,
@@ -216,9 +214,7 @@ class Hyperprior(ImageCodec):
             raise ValueError(f"hyperprior mean must be true or false, got {mean!r}")
         self.lam = float(lam)
         self.mean = mean
-        self.device = "cpu"
         self.nets: dict = {}
-        self.meta: dict = {}
         self.z_low = self.z_high = self.z_tables = self.y_tables = None
         self.half_width = 0
         self.sides: tuple[int, int] | None = None
@@ -301,12 +297,8 @@ class Hyperprior(ImageCodec):
     def fit(self, train) -> None:
         ctx = self.ctx
         profile = self.profiles[ctx.profile]
-        train = train.head(profile.max_images)
-        self.device = ctx.device
-        blob = load_or_train(self.identity, train.digest, ctx, lambda: self._train(train.images, ctx, profile),
-                             tag="model", params={"lam": self.lam, "mean": self.mean,
-                                                  "training_code": TRAINING_CODE_VERSION})
-        self.meta, parts = unpack_model(blob)
+        _, parts = self._trained_parts(train, "model", {"lam": self.lam, "mean": self.mean,
+                                                        "training_code": TRAINING_CODE_VERSION})
         self.sides = profile.sides
         self.nets = {name: load_state(net, parts[name], ctx.device).eval()
                      for name, net in build_networks(profile, self.mean).items()}
@@ -433,8 +425,7 @@ class Hyperprior(ImageCodec):
         return out
 
     def extra_columns(self) -> dict:
-        return {**self._last_stream,
-                "model_train_s": self.meta.get("train_s"), "model_train_steps": self.meta.get("steps")}
+        return {**self._last_stream, **self.training_columns()}
 
 
 def _symbols_digest(z_symbols: np.ndarray, y_symbols: np.ndarray) -> bytes:

@@ -18,21 +18,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench import ImageCodec, register_codec
+from bench import register_codec
 from bench.api.profiles import ProfileSet
-from bench.learn.model_cache import load_or_train
+from bench.learn.latent_codec import UniformLatentCodec
 from bench.learn.principal_axes import principal_axes
-from bench.learn.torch_io import load_state, pack_model, state_to_bytes, unpack_model
+from bench.learn.torch_io import load_state, pack_model, state_to_bytes
 from bench.learn.training import (
     TRAINING_CODE_VERSION,
     TrainingBudget,
-    apply_in_batches,
     images_to_tensor,
     seeded_training,
     to_uint8_images,
     train_with_random_steps,
 )
-from bench.learn.uniform_quantiser import UniformLatentCode
 
 _MAGIC = b"PCN1"
 STEP_RANGE = (0.06, 1.0)
@@ -61,11 +59,10 @@ def build_refiner(profile: PcaCnnProfile):
 
 
 @register_codec("pca-cnn", configs=[{"step": s} for s in SWEEP_STEPS])
-class PcaCnn(ImageCodec):
+class PcaCnn(UniformLatentCodec):
     """PCA coefficients range-coded with train histograms, decoded by a CNN trained on the train split."""
 
-    kind = "lossy"
-    uses_torch = True
+    codec_name, magic, coding_batch = "pca-cnn", _MAGIC, CODING_BATCH
     profiles = ProfileSet(
         smoke=PcaCnnProfile(channels=8, layers=3, epochs=3, lr=3e-3, max_images=2000),
         default=PcaCnnProfile(channels=16, layers=4, epochs=1.5),
@@ -75,14 +72,12 @@ class PcaCnn(ImageCodec):
     def __init__(self, step: float = 0.3):
         if not isinstance(step, (int, float)) or not step > 0:
             raise ValueError(f"pca-cnn step must be a positive number, got {step!r}")
-        self.step = float(step)
-        self.device = "cpu"
+        self._use_step(step)
         self.mean = self.axes = self.refiner = None
-        self.latent_code = UniformLatentCode(self.step, _MAGIC)
-        self.meta: dict = {}
         self._refiner_bytes = 0
 
-    def _coefficients(self, images: np.ndarray) -> np.ndarray:
+    def latents(self, images: np.ndarray) -> np.ndarray:
+        """The PCA coefficients of the images."""
         x = images.reshape(len(images), -1).astype(np.float32) / 255.0
         return (x - self.mean) @ self.axes
 
@@ -105,7 +100,7 @@ class PcaCnn(ImageCodec):
 
         with seeded_training(ctx) as run:
             refiner = build_refiner(profile).to(ctx.device)
-            coefficients = torch.tensor(self._coefficients(images), device=ctx.device)
+            coefficients = torch.tensor(self.latents(images), device=ctx.device)
             targets = images_to_tensor(images, ctx.device)
 
             def batch_loss(indices, step):
@@ -120,18 +115,14 @@ class PcaCnn(ImageCodec):
         return pack_model(meta, {"refiner": state_to_bytes(refiner)})
 
     def fit(self, train) -> None:
-        ctx = self.ctx
-        profile = self.profiles[ctx.profile]
-        train = train.head(profile.max_images)
-        self.device = ctx.device
-        mean, axes = principal_axes(train.images, train.digest)
+        # The axes come first: training reads the coefficients.
+        head = train.head(self.profiles[self.ctx.profile].max_images)
+        mean, axes = principal_axes(head.images, head.digest)
         self.mean, self.axes = mean.astype(np.float32), np.ascontiguousarray(axes, dtype=np.float32)
-        blob = load_or_train(self.identity, train.digest, ctx, lambda: self._train(train.images, ctx, profile),
-                             tag="refiner", params={"training_code": TRAINING_CODE_VERSION})
-        self.meta, parts = unpack_model(blob)
-        self.refiner = load_state(build_refiner(profile), parts["refiner"], ctx.device).eval()
+        train, parts = self._trained_parts(train, "refiner", {"training_code": TRAINING_CODE_VERSION})
+        self.refiner = load_state(build_refiner(self.profiles[self.ctx.profile]), parts["refiner"], self.device).eval()
         self._refiner_bytes = len(parts["refiner"])
-        self.latent_code.fit(self, train.digest, ctx, lambda: self._coefficients(train.images),
+        self.latent_code.fit(self, train.digest, self.ctx, lambda: self.latents(train.images),
                              params={"step": self.step})
 
     @property
@@ -141,23 +132,13 @@ class PcaCnn(ImageCodec):
             return 0
         return self.mean.nbytes + self.axes.nbytes + self._refiner_bytes + self.latent_code.table_bytes
 
-    def compress(self, images: np.ndarray) -> bytes:
-        return self.latent_code.compress(self._coefficients(images))
-
-    def reconstruct(self, symbols: np.ndarray) -> np.ndarray:
+    def decode_batch(self, symbols: np.ndarray) -> np.ndarray:
         import torch
 
-        def decode(chunk):
-            coefficients = torch.tensor(chunk * self.step, dtype=torch.float32, device=self.device)
-            step = torch.full((len(coefficients),), self.step, device=self.device)
-            return to_uint8_images(self._refine(self.refiner, self._linear_decode(coefficients), step))
-
-        return apply_in_batches(decode, symbols, CODING_BATCH, np.zeros((0, 28, 28), np.uint8))
-
-    def decompress(self, data: bytes) -> np.ndarray:
-        return self.reconstruct(self.latent_code.decompress(data, self.name or "pca-cnn"))
+        coefficients = torch.tensor(symbols * self.step, dtype=torch.float32, device=self.device)
+        step = torch.full((len(coefficients),), self.step, device=self.device)
+        return to_uint8_images(self._refine(self.refiner, self._linear_decode(coefficients), step))
 
     def extra_columns(self) -> dict:
         # Most latents clipped in one compress call since fit (train images never are).
-        return {"latents_clipped": self.latent_code.clipped, "model_train_s": self.meta.get("train_s"),
-                "model_train_steps": self.meta.get("steps")}
+        return {"latents_clipped": self.latent_code.clipped, **self.training_columns()}
