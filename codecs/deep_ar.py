@@ -148,7 +148,7 @@ def architecture(settings: DeepArProfile) -> dict:
             "first_kernel": settings.first_kernel, "kernel": settings.kernel}
 
 
-class CodingNet:
+class StackCodingNet:
     """The trained network rearranged for lockstep coding, with activations cached between steps.
 
     Per batch of n images it keeps the image so far and, for every layer after the first, its input
@@ -434,7 +434,7 @@ class DeepAr(RasterArCodec):
         import torch
 
         with torch.inference_mode():
-            coding = CodingNet(self.net)
+            coding = StackCodingNet(self.net)
             for start in range(0, n, LOCKSTEP_BATCH):
                 batch = images[start : start + LOCKSTEP_BATCH]
                 coding.begin(len(batch))

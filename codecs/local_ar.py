@@ -16,7 +16,7 @@ already-coded pixels, so both sides make it alike. Busy pixels are coded first, 
 in chunks of ROW_CHUNK rows (one network call, one `quantize_float32`, one range-coder call per
 chunk: the chunk's activations and tables stay in cache). Blank pixels follow, all with the one
 table of their position (a blank window's prediction depends on the position alone), so they cost
-one range-coder model instead of a table row each. The network runs as `CodingNet`: the position
+one range-coder model instead of a table row each. The network runs as `WindowCodingNet`: the position
 embedding's share of the masked layer is a precomputed bias per position, so per pixel only the
 window, three hidden layers and the head are evaluated; that arithmetic is most of the time, and
 what the rest of the loop was cut down around. Frames are position-major so gathering windows and
@@ -203,7 +203,7 @@ def probabilities(outputs, head: str):
     return torch.softmax(outputs, dim=1) if head == "softmax" else torch.exp(log_probs(outputs, head))
 
 
-class CodingNet:
+class WindowCodingNet:
     """The trained network rearranged for coding, with what depends only on the position precomputed.
 
     The same function as `CausalNet.forward` (up to float rounding, identical on both sides): the
@@ -413,7 +413,7 @@ class LocalAr(RasterArCodec):
         self._use_backend(backend)
         self.head = head
         self.net = None
-        self._coding: CodingNet | None = None
+        self._coding: WindowCodingNet | None = None
         self.window: CausalWindow | None = None
         self.device = "cpu"
 
@@ -440,9 +440,9 @@ class LocalAr(RasterArCodec):
         self._use_model_blob(blob)
 
     # -- coding ----------------------------------------------------------------------------------
-    def _coding_net(self, matmul: str) -> CodingNet:
+    def _coding_net(self, matmul: str) -> WindowCodingNet:
         if self._coding is None or self._coding.matmul != matmul:
-            self._coding = CodingNet(self.net, self.window, self.head, matmul)
+            self._coding = WindowCodingNet(self.net, self.window, self.head, matmul)
         return self._coding
 
     def compress(self, images: np.ndarray) -> bytes:
@@ -471,7 +471,7 @@ class LocalAr(RasterArCodec):
         """What a stream's decoder must share with its encoder besides the model."""
         return {"head": self.head, "batch": LOCKSTEP_BATCH, "loop": [LOOP, ROW_CHUNK]}
 
-    def _encode_group(self, coding: CodingNet, group: np.ndarray) -> tuple[bytes, float]:
+    def _encode_group(self, coding: WindowCodingNet, group: np.ndarray) -> tuple[bytes, float]:
         """One lockstep group -> (its range-coded segment, its ideal code length in bits)."""
         import torch
 
@@ -519,7 +519,7 @@ class LocalAr(RasterArCodec):
         check_content(out, digest)
         return out
 
-    def _decode_group(self, coding: CodingNet, segment: bytes, count: int) -> np.ndarray:
+    def _decode_group(self, coding: WindowCodingNet, segment: bytes, count: int) -> np.ndarray:
         import torch
 
         decoder = Decoder(segment, self.backend)

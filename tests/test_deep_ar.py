@@ -34,7 +34,7 @@ def random_network(seed: int = 0, profile=SMOKE):
 
 def coding_form_probabilities(net, images):
     """(n, 784, 256) probabilities the lockstep coding form gives, before integer quantisation."""
-    coding = deep_ar.CodingNet(net)
+    coding = deep_ar.StackCodingNet(net)
     out = np.zeros((len(images), deep_ar.PIXELS, deep_ar.LEVELS))
     real_quantise = deep_ar.quantize_float32
     deep_ar.quantize_float32 = lambda probs: probs.copy()

@@ -1,4 +1,4 @@
-"""The weightless codec: lockstep round trips, decoding from the file alone, determinism, damaged input,
+"""The weightless codec: mirrored-learning round trips, decoding from the file alone, determinism, damaged input,
 and the write-up's own 30-line example reproduced and measured in real bits."""
 
 import json
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from bench_codecs import weightless
-from bench_codecs.weightless import lockstep, stream, writeup_example
+from bench_codecs.weightless import mirror, stream, writeup_example
 from bench_codecs.weightless.models import PIXELS, PixelModel, build_model
 
 from bench import create_codec
@@ -85,18 +85,18 @@ class _Recording:
 def test_encoder_and_decoder_see_bit_identical_tables_and_weights(digits):
     config = weightless.config_for("causal", "smoke")
     sides, crcs = {}, {}
-    with lockstep.pinned_float_settings("cpu"):
+    with mirror.pinned_float_settings("cpu"):
         for direction in ("encode", "decode"):
-            lock = lockstep.Lockstep(config, len(digits), "cpu")
+            lock = mirror.MirroredLearner(config, len(digits), "cpu")
             lock.coded[:16] = torch.from_numpy(digits[:16].copy())  # the prior chunk, already known to both
             lock.n_coded = 16
             lock.update(0)
             if direction == "encode":
-                side = _Recording(lockstep.EncodeSide())
+                side = _Recording(mirror.EncodeSide())
                 lock.code_chunk(side, digits[16:], 8)
                 data = side.side.finish()
             else:
-                side = _Recording(lockstep.DecodeSide(data))
+                side = _Recording(mirror.DecodeSide(data))
                 assert np.array_equal(lock.code_chunk(side, None, 8), digits[16:])
             lock.update(16)
             sides[direction], crcs[direction] = side, lock.weights_crc()
@@ -190,8 +190,8 @@ def test_empty_and_bad_input():
 
 
 def test_chunk_schedule_and_profiles():
-    assert lockstep.chunk_sizes(100, 16, 32) == [16, 32, 32, 20]
-    assert lockstep.chunk_sizes(0, 16, 32) == []
+    assert mirror.chunk_sizes(100, 16, 32) == [16, 32, 32, 20]
+    assert mirror.chunk_sizes(0, 16, 32) == []
     smoke, default = weightless.config_for("causal", "smoke"), weightless.config_for("causal", "default")
     assert smoke["hidden"] < default["hidden"] and default["profile"] == "default"
     assert weightless.config_for("lstm", "default")["layers"] == 1
@@ -215,7 +215,7 @@ def test_hand_written_gradients_equal_autograd(profile, test_images):
     """`CausalMLP.gradients` (the update's forward and backward by hand) against autograd on the same
     loss, with weights moved off their initialisation so that every relu and head is exercised."""
     images = torch.from_numpy(np.array(test_images[:4]))
-    with lockstep.pinned_float_settings("cpu"):
+    with mirror.pinned_float_settings("cpu"):
         model = build_model(weightless.config_for("causal", profile), "cpu")
         with torch.no_grad():
             for param in model.parameters():
@@ -235,11 +235,11 @@ def test_two_part_batch_gradients_equal_each_batch_gradient_and_repeat_bit_for_b
     merged ahead), are each batch's mean-loss gradient, and the same floats every time."""
     images = torch.from_numpy(np.array(test_images[:18]))
     batches = [images[:8], images[8:15], images[15:]]  # even, odd, short
-    with lockstep.pinned_float_settings("cpu"):
+    with mirror.pinned_float_settings("cpu"):
         model = build_model(weightless.config_for(model_name, "smoke" if model_name == "lstm" else "default"), "cpu")
         wholes = [model.gradients(batch) for batch in batches]
-        parts = list(lockstep.batch_gradients(model, batches))
-        again = list(lockstep.batch_gradients(model, batches))
+        parts = list(mirror.batch_gradients(model, batches))
+        again = list(mirror.batch_gradients(model, batches))
     assert len(parts) == len(again) == len(batches)
     for whole, split, repeat in zip(wholes, parts, again, strict=True):
         for w, s, a in zip(whole, split, repeat, strict=True):

@@ -1,4 +1,4 @@
-"""Weightless neural compression (NNCP-style): encoder and decoder learn in lockstep, no weights stored.
+"""Weightless neural compression (NNCP-style): encoder and decoder learn as mirrors of each other, no weights stored.
 
 Images are coded in chunks. Chunk 0 is coded with a fixed prior; chunk i with the model as trained
 on chunks 0..i-1. After each chunk both sides make the same update on it, so their models stay
@@ -33,7 +33,7 @@ from bench.errors import CorruptStreamError
 from . import stream
 
 #: The models (`.models.MODELS` builds them) and the image side. Torch is imported only when a
-#: stream is coded (`.lockstep`, `.models`), so listing codecs stays light.
+#: stream is coded (`.mirror`, `.models`), so listing codecs stays light.
 MODELS = ("causal", "lstm")
 
 __all__ = ["WeightlessCodec", "encode", "decode", "config_for", "IncompatibleDecoderError"]
@@ -89,9 +89,9 @@ def _validated(config: dict) -> dict:
 
 def encode(images: np.ndarray, config: dict, device: str = "cpu", stats: dict | None = None, progress=None) -> bytes:
     """(n, 28, 28) uint8 -> weightless stream. `stats`, if given, receives ideal bits and update time."""
-    from .lockstep import (
+    from .mirror import (
         EncodeSide,
-        Lockstep,
+        MirroredLearner,
         chunk_sizes,
         code_prior_chunk,
         learn_ahead,
@@ -106,7 +106,7 @@ def encode(images: np.ndarray, config: dict, device: str = "cpu", stats: dict | 
     with pinned_float_settings(device, threads=1, deterministic=True):
         header = {"n_images": len(images), "n_chunks": len(sizes), "config": config,
                   "float": float_settings(device), "deterministic_algorithms": True, **entropy.coder_field()}
-        lock = Lockstep(config, len(images), device)
+        lock = MirroredLearner(config, len(images), device)
         chunks, pixel_crcs, ideal = [], [], 0.0
         start = 0
         # The encoder knows every pixel, so the learner runs ahead on its own thread (model i+1 is
@@ -136,9 +136,9 @@ def encode(images: np.ndarray, config: dict, device: str = "cpu", stats: dict | 
 def decode(data: bytes, progress=None) -> np.ndarray:
     """Weightless stream -> images, from the stream alone. Raises CorruptStreamError or
     IncompatibleDecoderError (this machine cannot repeat the encoder's float arithmetic)."""
-    from .lockstep import (
+    from .mirror import (
         DecodeSide,
-        Lockstep,
+        MirroredLearner,
         chunk_sizes,
         pinned_float_settings,
         pixels_crc,
@@ -166,7 +166,7 @@ def decode(data: bytes, progress=None) -> np.ndarray:
     # The encoder's thread count and algorithms are set first, then every float setting is compared.
     with pinned_float_settings("cuda" if recorded.get("device") == "cuda" else "cpu", threads, deterministic):
         device = check_float_settings(recorded, "weightless stream")
-        lock = Lockstep(config, n_images, device)
+        lock = MirroredLearner(config, n_images, device)
         start = 0
         for i, (count, chunk, (pixel_crc, weight_crc)) in enumerate(zip(sizes, chunks, checks, strict=True)):
             code = lock.code_prior_chunk if i == 0 else lock.code_chunk
@@ -192,7 +192,7 @@ def decode(data: bytes, progress=None) -> np.ndarray:
 
 @register_codec("weightless")
 class WeightlessCodec(ImageCodec):
-    """Weightless NN (NNCP-style): models learned in lockstep by encoder and decoder, no weights stored."""
+    """Weightless NN (NNCP-style): models learned by encoder and decoder as mirrors of each other, no weights stored."""
 
     kind = "lossless"
     uses_torch = True

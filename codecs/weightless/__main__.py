@@ -104,11 +104,11 @@ def cmd_roundtrip(args) -> int:
 def cmd_onepass(args) -> dict:
     import torch
 
-    from .lockstep import Lockstep, one_pass_differences, pinned_float_settings
+    from .mirror import MirroredLearner, one_pass_differences, pinned_float_settings
 
     images = load_split("test", limit=args.train + args.images).images
     with pinned_float_settings("cpu"):
-        lock = Lockstep(config_for(args.model, "default"), len(images), "cpu")
+        lock = MirroredLearner(config_for(args.model, "default"), len(images), "cpu")
         lock.coded[:] = torch.from_numpy(images.copy())
         lock.n_coded = args.train
         lock.update(0)  # weights that have learned something, as mid-stream

@@ -1,4 +1,4 @@
-"""The models the weightless codec learns in lockstep, and the fixed prior for the first chunk.
+"""The models the weightless codec learns (encoder and decoder as mirrors), and the fixed prior for the first chunk.
 
 Every model predicts a pixel from pixels already coded (above, and to the left in its row), in
 two stages, so that an entropy coder never needs a 256-entry table per pixel:

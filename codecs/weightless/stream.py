@@ -21,10 +21,10 @@ import struct
 from bench.coding.container import header_count, pack_chunks, seal, unpack_chunks, unseal
 from bench.errors import CorruptStreamError
 
-#: 6: the range coder quantises the model's probabilities itself (`lockstep._probabilities`; 5 and 4
+#: 6: the range coder quantises the model's probabilities itself (`mirror._probabilities`; 5 and 4
 #: coded with 16-bit tables of `entropy.quantize_float32`), so a stream of 5 is refused.
 #: (5: the update's gradient by hand, from merged rows in two parts (`CausalMLP.row_gradients`,
-#: `lockstep.batch_gradients`) and the Adam step fused: the same mathematics as 4's autograd on two
+#: `mirror.batch_gradients`) and the Adam step fused: the same mathematics as 4's autograd on two
 #: half-batches, other float rounding, so a stream of 4 would decode to other weights and is refused.
 #: 4: float32 tables, `entropy.quantize_float32`.)
 MAGIC = b"WLN6"

@@ -1,7 +1,7 @@
 """Encoder and decoder as one procedure: code a chunk with the model as it stands, then update it.
 
 Both directions code every chunk with a `Coder` (a frozen copy of the model before that chunk) and
-learn with `Lockstep.update`, making the same calls on tensors of the same shapes; the only
+learn with `MirroredLearner.update`, making the same calls on tensors of the same shapes; the only
 difference is whether the entropy coder takes the true pixels (encode) or produces them (decode).
 That is what keeps the two models bit-identical: the encoder never takes a shortcut (such as
 scoring a whole chunk in one batched pass) that the decoder could not take too, because a batched
@@ -226,7 +226,7 @@ def batch_gradients(model, batches: list[torch.Tensor]):
         yield [a.add_(b) for a, b in zip(first, second.result(), strict=True)]
 
 
-class Lockstep:
+class MirroredLearner:
     """One side's learner: model, optimiser, random stream and the images coded so far."""
 
     def __init__(self, config: dict, n_images: int, device: str):
@@ -295,7 +295,7 @@ class learn_ahead:
     the decoder makes serially; only their timing overlaps. At most two coders wait, which bounds
     memory when learning runs ahead of coding."""
 
-    def __init__(self, lock: Lockstep, images: np.ndarray, sizes: list[int]):
+    def __init__(self, lock: MirroredLearner, images: np.ndarray, sizes: list[int]):
         self.lock, self.images, self.sizes = lock, images, sizes
         self.ready: queue.Queue = queue.Queue(maxsize=2)
         self.stopped = threading.Event()
