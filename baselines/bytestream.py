@@ -94,7 +94,7 @@ def _check_level(name: str, level: int, low: int, high: int) -> int:
     return level
 
 
-@register_codec("raw", configs=BOTH_FRAMINGS, roles=["identity"])
+@register_codec("raw", configs=BOTH_FRAMINGS, roles=["uncoded-ceiling"])
 class Raw(ByteStreamCodec):
     """Identity: the IDX bytes as they are (the ceiling row)."""
 

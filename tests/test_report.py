@@ -265,7 +265,7 @@ def test_codecs_declare_family_and_roles_and_the_registry_checks_them(fake_codec
                                                                            "approach": "neural"}
     assert report_columns("conv-ae", {"latent_dims": 78}) == {"family": "conv-ae", "roles": "", "approach": "neural"}
     assert report_columns("gzip")["approach"] == "classical"  # baselines/ is the classical side
-    assert report_columns("raw", {"framing": "per-image"})["roles"] == "identity"
+    assert report_columns("raw", {"framing": "per-image"})["roles"] == "uncoded-ceiling"
     assert report_columns("full-train-set", {})["roles"] == "dataset-ceiling"
     assert report_columns("no-such-codec", {}) == {"family": "no-such-codec", "roles": "", "approach": ""}
 
@@ -279,7 +279,7 @@ def test_codecs_declare_family_and_roles_and_the_registry_checks_them(fake_codec
 
     assert unknown_roles() == []  # every registered codec's roles are the report's
     register_codec("bad-role", roles={"autoencoder": [{}]})(Lossy)
-    assert unknown_roles() == ["bad-role: unknown role 'autoencoder'; known roles: writeup-autoencoder, identity, "
+    assert unknown_roles() == ["bad-role: unknown role 'autoencoder'; known roles: writeup-autoencoder, uncoded-ceiling, "
                                "dataset-ceiling"]
     del _REGISTRY["bad-role"]
     with pytest.raises(TypeError, match="no registered configuration has {'dims': 9}"):

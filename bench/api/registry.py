@@ -177,7 +177,7 @@ def register_codec(name: str, *, configs: list[dict] | None = None, description:
       `roles={"writeup-autoencoder": [{"latent_dims": 39}, {"latent_dims": 8}]}`. A configuration plays
       a role when its parameters (defaults filled in) agree with every parameter one pattern names;
       `{}` matches every configuration, and a list of role names means just that
-      (`roles=["identity"]`). Every pattern must match one of `configs` (a typo raises TypeError).
+      (`roles=["uncoded-ceiling"]`). Every pattern must match one of `configs` (a typo raises TypeError).
 
     The runner writes `family` and `roles` into every result row (`report_columns`).
     """

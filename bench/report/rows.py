@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.report.roles import CEILING_ROLES
+from bench.report.roles import CEILING_ROLES, RENAMED_ROLES
 from bench.run import artifacts
 from bench.run.measure import derived_columns
 from bench.run.results import COLUMNS, load_table
@@ -176,8 +176,10 @@ def _params(value) -> dict:
 
 def _role_text(value) -> str:
     if isinstance(value, list | tuple | np.ndarray):
-        return ",".join(str(v) for v in value)
-    return "" if value is None or value != value else str(value)
+        roles = [str(v) for v in value]
+    else:
+        roles = [] if value is None or value != value or not str(value) else str(value).split(",")
+    return ",".join(RENAMED_ROLES.get(role, role) for role in roles)
 
 
 def with_family_and_roles(frame: pd.DataFrame) -> None:
