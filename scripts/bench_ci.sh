@@ -35,7 +35,7 @@ $PY -c 'from benchmarks.gates.conftest import run_description; print(run_descrip
 # One pytest process for both gates: each codec is fitted once for the golden check and its timings.
 args=(-m pytest -q -o addopts="" benchmarks/gates/test_golden.py benchmarks/gates/test_codec_speed.py
       --benchmark-storage="file://$storage" --benchmark-columns=min,median,rounds --benchmark-sort=name
-      --benchmark-json="$storage/last-run.json" "$@")
+      --benchmark-json="$storage/last-run.json" --durations=15 "$@")
 if [ -n "$save" ]; then
     # The first run checks the golden file too; the baseline is each benchmark's median run.
     runs="${BENCH_BASELINE_RUNS:-3}"

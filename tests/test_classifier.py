@@ -81,3 +81,29 @@ def test_random_affine_keeps_shapes_and_moves_pixels():
     # Zero rotation, scale and shift is the identity (up to interpolation round-off).
     same = random_affine(x, torch.Generator().manual_seed(0), 0.0, 0.0, 0.0)
     assert torch.allclose(same, x, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_images", [10, 300])
+def test_the_judge_gives_the_same_accuracy_on_one_two_or_four_threads(n_images, tmp_path):
+    """Its caller's thread count does not reach the judge (JUDGE_THREADS): the same set and seed give the
+    same classifier, weight for weight, and the same accuracy."""
+    import torch
+
+    from bench.learn.classifier import accuracy_on_test_split, train_classifier
+
+    train = load_split("train", limit=n_images)
+    ctx = RunContext(profile="smoke", cache_dir=tmp_path)
+    before = torch.get_num_threads()
+    results = {}
+    try:
+        for threads in (1, 2, 4):
+            torch.set_num_threads(threads)
+            model, _ = train_classifier(train.images, train.labels, ctx)
+            weights = torch.cat([p.detach().flatten() for p in model.parameters()])
+            results[threads] = (weights, accuracy_on_test_split(model, ctx))
+            assert torch.get_num_threads() == threads  # the caller's setting is given back
+    finally:
+        torch.set_num_threads(before)
+    for threads in (2, 4):
+        assert torch.equal(results[threads][0], results[1][0]), f"weights differ on {threads} threads"
+        assert results[threads][1] == results[1][1]
