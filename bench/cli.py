@@ -12,6 +12,21 @@ from bench.errors import BenchError
 DEFAULT_OUT = "runs/latest"
 
 
+def _seeds(text: str) -> list[int] | int:
+    """`--seeds`: a count N (the seeds --seed .. --seed + N - 1) or a comma list of seeds."""
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or a comma list of seeds, got {text!r}") from None
+    if "," not in text:
+        if values[0] < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive count of seeds, got {values[0]}")
+        return values[0]
+    if len(set(values)) != len(values) or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected distinct seeds of 0 or more, got {text!r}")
+    return values
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -75,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--resume", action="store_true", help="skip cells already finished in --out")
     p_run.add_argument("--repeat", type=_positive_int, default=1, help="repetitions per configuration")
     p_run.add_argument("--seed", type=int, default=0)
+    p_run.add_argument("--seeds", type=_seeds, default=None, metavar="N|S1,S2,...",
+                       help="run each configuration under several seeds (the codec's training and the judge's): "
+                            "N seeds from --seed, or a list; each seed is its own cell and row")
     p_run.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files, the only one searched "
                             "(else $MNIST_DIR; else ../shared/data/mnist, then the download cache)")
     p_run.add_argument("--cache-dir", default=".cache", help="trained-model cache (default .cache)")
@@ -215,11 +233,13 @@ def cmd_run(args) -> int:
                      cache_dir=Path(args.cache_dir), verbose=args.verbose)
     ctx.split(args.split, args.limit)  # fail fast on missing or corrupt data, before any row
     what = f"suite {args.suite or DEFAULT_SUITE}: " if not args.codecs else ""
-    print(f"bench run: {what}{len(requested)} configuration(s) x {args.repeat} on split {args.split}"
+    seeds = (list(range(args.seed, args.seed + args.seeds)) if isinstance(args.seeds, int) else args.seeds)
+    under = f" under seeds {','.join(map(str, seeds))}" if seeds else ""
+    print(f"bench run: {what}{len(requested)} configuration(s){under} x {args.repeat} on split {args.split}"
           f"{f' (first {args.limit})' if args.limit else ''}, profile {args.profile}, {shown}, {where}", flush=True)
     try:
         store = run(requested, split=args.split, limit=args.limit, repeat=args.repeat, ctx=ctx,
-                    out_dir=args.out, resume=args.resume, executor=executor)
+                    out_dir=args.out, resume=args.resume, executor=executor, seeds=seeds)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished rows are kept in {args.out}; rerun with --resume to continue",
               file=sys.stderr)

@@ -124,3 +124,30 @@ def test_dataset_codec_path(tmp_path, temporary_codecs):
     row = load_table(tmp_path).iloc[0]
     assert row["kind"] == "dataset" and row["n_images"] == 100 and row["n_decoded"] == 10
     assert row["payload_bytes"] == 10 * 785 and row["raw_bytes"] == 100 * 784
+
+
+def test_seeds_are_a_dimension_of_the_run_each_seed_a_cell_and_a_row(tmp_path, capsys):
+    from bench.api.codec import RunContext
+    from bench.run.cell import plan
+
+    ctx = RunContext(profile="smoke", cache_dir=tmp_path / "cache")
+    once = plan([("random-subset", {"per_class": 1})], "test", 50, 1, ctx)
+    seeded = plan([("random-subset", {"per_class": 1})], "test", 50, 1, ctx, seeds=[0, 1, 2])
+    assert len(seeded) == 3 and len({cell.key for cell in seeded}) == 3
+    assert seeded[0].key == once[0].key  # the run's own seed is the cell a run without --seeds made
+    out = tmp_path / "out"
+    args = ["--codecs", "random-subset:per_class=1:seed=0,raw:framing=whole", "--limit", "50", "--profile", "smoke",
+            "--seeds", "3", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--no-report"]
+    assert run_cli(*args) == 0
+    assert "under seeds 0,1,2" in capsys.readouterr().out
+    table = load_table(out)
+    assert sorted(zip(table["config"], table["seed"])) == sorted(
+        (config, seed) for config in ("random-subset:per_class=1", "raw") for seed in (0, 1, 2))
+    subset = table[table["codec"] == "random-subset"].set_index("seed")
+    # The judge trains under each seed: not one accuracy copied three times (1 image a class is noisy).
+    assert subset["accuracy"].nunique() > 1 and subset["payload_bytes"].nunique() == 1
+    assert run_cli(*args, "--resume") == 0
+    assert "resumed: 6 finished cell(s) skipped" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:  # argparse's one line, before any work
+        main(["run", "--codecs", "raw", "--seeds", "0,0", "--out", str(out)])
+    assert refused.value.code == 2 and "distinct seeds" in capsys.readouterr().err

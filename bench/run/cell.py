@@ -8,6 +8,7 @@ them anywhere without touching the codecs. `plan` makes the cells of a request; 
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import socket
@@ -41,6 +42,8 @@ class Cell:
     repetition: int
     #: Content hash of everything that determines the result (`cell_key`); set by `plan`.
     key: str = ""
+    #: The seed of this cell: the codec's training seed and the judge's (`--seeds`); None: the run's.
+    seed: int | None = None
 
     @property
     def param_dict(self) -> dict:
@@ -63,19 +66,28 @@ def cell_key(cell: Cell, data_digest: str, ctx: RunContext) -> str:
         "code": code_version(get_entry(cell.codec).cls),
         "profile": ctx.profile,
         "device": ctx.device,
-        "seed": ctx.seed,
+        "seed": ctx.seed if cell.seed is None else cell.seed,
     }, length=20)
 
 
-def plan(configs: list[tuple[str, dict]], split: str, limit: int | None, repeat: int, ctx: RunContext) -> list[Cell]:
-    """Every cell of the run, keyed."""
+def plan(configs: list[tuple[str, dict]], split: str, limit: int | None, repeat: int, ctx: RunContext,
+         seeds: list[int] | None = None) -> list[Cell]:
+    """Every cell of the run, keyed: each configuration under each seed (default: the run's one), each
+    repetition. A seed is a cell of its own, resumable and cached by content like any other."""
     digest = ctx.split(split, limit).digest
     cells = []
     for name, params in configs:
-        for rep in range(repeat):
-            cell = Cell(name, tuple(sorted(params.items())), split, limit, rep)
-            cells.append(Cell(**{**cell.__dict__, "key": cell_key(cell, digest, ctx)}))
+        for seed in seeds or [None]:
+            for rep in range(repeat):
+                cell = Cell(name, tuple(sorted(params.items())), split, limit, rep,
+                            seed=None if seed == ctx.seed else seed)
+                cells.append(Cell(**{**cell.__dict__, "key": cell_key(cell, digest, ctx)}))
     return cells
+
+
+def cell_context(cell: Cell, ctx: RunContext) -> RunContext:
+    """The run's context with the cell's seed: its codec trains and its judge trains under it."""
+    return ctx if cell.seed is None or cell.seed == ctx.seed else dataclasses.replace(ctx, seed=cell.seed)
 
 
 def learned_from_train(codec: Codec) -> bool:
@@ -216,7 +228,8 @@ def broken_row(config: BrokenConfig, split: str, ctx: RunContext) -> dict:
 
 def failed_cell_row(cell: Cell, ctx: RunContext, reason: str) -> dict:
     """The row of a cell that could not run at all (its worker died): failed, so `--resume` retries it."""
-    row = _row_header(cell.codec, cell.label, cell.param_dict, cell.split, cell.repetition, cell.key, ctx)
+    row = _row_header(cell.codec, cell.label, cell.param_dict, cell.split, cell.repetition, cell.key,
+                      cell_context(cell, ctx))
     row.update(status="failed", error=reason, wall_s=0.0)
     return row
 
@@ -225,6 +238,7 @@ def run_cell(cell: Cell, ctx: RunContext, position: int = 0) -> dict:
     """Measure one cell; never raises for a codec failure (the row says `failed` and why). A codec that
     cannot run here (`Codec.unavailable_reason`, or CodecUnavailable raised) leaves a `skipped` row."""
     started = time.perf_counter()
+    ctx = cell_context(cell, ctx)
     row = _row_header(cell.codec, cell.label, cell.param_dict, cell.split, cell.repetition, cell.key, ctx)
     codec: Codec | None = None
     with tqdm(total=3, desc=f"{cell.label} [{cell.split}]", leave=False, file=sys.stderr, position=position,
@@ -267,12 +281,14 @@ def run_cell(cell: Cell, ctx: RunContext, position: int = 0) -> dict:
 
 
 def summary_line(row: dict) -> str:
+    # A seed other than 0 is named: under --seeds one configuration has a line per seed.
+    config = row["config"] + (f" seed {row['seed']}" if row.get("seed") else "")
     if row["status"] == "skipped":
-        return f"{row['config']:<32} {row['split']:<5} SKIPPED {row['error']}"
+        return f"{config:<32} {row['split']:<5} SKIPPED {row['error']}"
     if row["status"] != "ok":
-        return f"{row['config']:<32} {row['split']:<5} FAILED  {row['error']}"
+        return f"{config:<32} {row['split']:<5} FAILED  {row['error']}"
     parts = [
-        f"{row['config']:<32} {row['split']:<5} {row['n_images']:>6} img",
+        f"{config:<32} {row['split']:<5} {row['n_images']:>6} img",
         f"{row['payload_bytes']:>11,} B",
         f"{row['bpp']:6.3f} bpp",
         f"x{row['ratio']:6.2f}",

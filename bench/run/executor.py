@@ -70,7 +70,8 @@ def group_by_codec(cells: Iterable[Cell]) -> list[list[Cell]]:
     codec's configurations that differ in its `model_params` (separate models) are groups of their own."""
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
-        groups.setdefault((cell.codec, *_model_choice(cell)), []).append(cell)
+        # Another seed trains another model: its cells may run beside the first seed's.
+        groups.setdefault((cell.codec, cell.seed, *_model_choice(cell)), []).append(cell)
     return list(groups.values())
 
 

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator
 from bench.api.codec import Codec, RunContext
 from bench.api.registry import CodecEntry, adopt_entry, get_entry
 from bench.errors import BenchError, one_line
-from bench.run.cell import Cell, failed_cell_row, run_cell
+from bench.run.cell import Cell, cell_context, failed_cell_row, run_cell
 from bench.run.executor import Overlaps, group_by_codec, use_threads
 
 #: A worker that dies mid-cell is retried this many times before the cell's row says failed.
@@ -106,6 +106,7 @@ def _training_task(cell: Cell, ctx: RunContext, data: list, entry: CodecEntry, t
     runner, start = _runner(), time.time()
     starts.add.remote(runner, start, f"training:{cell.key}")
     started = time.perf_counter()
+    ctx = cell_context(cell, ctx)  # the model the cell's seed trains
     create_codec(cell.codec, ctx, **cell.param_dict).fit(ctx.split("train"))
     return time.perf_counter() - started, runner, start, time.time()
 

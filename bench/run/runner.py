@@ -14,7 +14,7 @@ from bench.run.results import ResultsStore
 
 
 def run(configs, *, split: str, limit: int | None, repeat: int, ctx: RunContext, out_dir, resume: bool,
-        echo=print, executor=None) -> ResultsStore:
+        echo=print, executor=None, seeds: list[int] | None = None) -> ResultsStore:
     """Run every cell not already done (with `resume`), appending each row as it finishes.
 
     `configs`: `(name, params)` pairs and `BrokenConfig` placeholders (`parse_spec(..., broken=True)`),
@@ -25,7 +25,7 @@ def run(configs, *, split: str, limit: int | None, repeat: int, ctx: RunContext,
         row = broken_row(broken, split, ctx)
         store.append(row)
         echo(summary_line(row))
-    cells = plan([c for c in configs if not isinstance(c, BrokenConfig)], split, limit, repeat, ctx)
+    cells = plan([c for c in configs if not isinstance(c, BrokenConfig)], split, limit, repeat, ctx, seeds)
     todo = [cell for cell in cells if cell.key not in done]
     store.order = [cell.key for cell in cells]
     for row in (executor or LocalExecutor()).run(todo, ctx):
