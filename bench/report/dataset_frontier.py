@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data.mnist import N_CLASSES, PIXELS, TRAIN_IMAGES
+from bench.report.rows import t_half_width
 
 #: (method, images per class, test accuracy %, source).
 PUBLISHED_DISTILLATION = (
@@ -52,24 +53,57 @@ def without_seed(params) -> str:
     return json.dumps({k: v for k, v in values.items() if k != "seed"}, sort_keys=True)
 
 
+def _pooled(group: pd.DataFrame) -> tuple[float, float, int]:
+    """(mean, standard deviation, count) of the accuracies (percent) of a setting's rows, each row the
+    mean of its own seeds of the run (`n_reps` values, sd `accuracy_sd`) or one value."""
+    n = group["n_reps"].fillna(1).clip(lower=1).to_numpy(float) if "n_reps" in group else np.ones(len(group))
+    means = (group["accuracy_mean"] if "accuracy_mean" in group else group["accuracy"]).fillna(group["accuracy"])
+    means = means.to_numpy(float) * 100
+    sds = (group["accuracy_sd"].fillna(0).to_numpy(float) * 100) if "accuracy_sd" in group else np.zeros(len(group))
+    total = n.sum()
+    mean = float((n * means).sum() / total)
+    if total < 2:
+        return mean, np.nan, int(total)
+    variance = (((n - 1) * sds**2).sum() + (n * (means - mean) ** 2).sum()) / (total - 1)
+    return mean, float(np.sqrt(variance)), int(total)
+
+
 def settings(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset-codec setting (seeds merged): mean and spread of the accuracy, the largest
-    payload over the seeds (what a budget must hold), the number of seeds."""
+    """One row per dataset-codec setting (its `seed` parameter's configurations and the run's seeds
+    merged): mean, standard deviation and t interval (`ci`, half width) of the accuracy, the largest
+    payload over the seeds (what a budget must hold), the number of values."""
     rows = summary[(summary["kind"] == "dataset") & summary["accuracy"].notna()]
     if rows.empty:
-        return pd.DataFrame(columns=["family", "config", "accuracy_pct", "accuracy_std_pct", "payload_bytes", "n_seeds"])
-    keyed = rows.assign(setting=rows["params"].map(without_seed), accuracy_pct=rows["accuracy"] * 100)
+        return pd.DataFrame(columns=["family", "config", "accuracy_pct", "accuracy_std_pct", "accuracy_ci_pct",
+                                     "payload_bytes", "n_seeds"])
+    keyed = rows.assign(setting=rows["params"].map(without_seed))
     merged = []
     for (family, _, _), group in keyed.groupby(["family", "codec", "setting"], sort=False):
+        mean, sd, n = _pooled(group)
         merged.append({
             "family": family,
-            "config": group["config"].iloc[0] if len(group) == 1 else f"{group['config'].iloc[0]} ({len(group)} seeds)",
-            "accuracy_pct": group["accuracy_pct"].mean(),
-            "accuracy_std_pct": group["accuracy_pct"].std() if len(group) > 1 else np.nan,
+            "config": group["config"].iloc[0] if n == 1 else f"{group['config'].iloc[0]} ({n} seeds)",
+            "accuracy_pct": mean,
+            "accuracy_std_pct": sd,
+            "accuracy_ci_pct": float(t_half_width(sd, n)),
             "payload_bytes": int(group["payload_bytes"].max()),
-            "n_seeds": len(group),
+            "n_seeds": n,
         })
     return pd.DataFrame(merged)
+
+
+def interval(row) -> tuple[float, float]:
+    """The row's accuracy interval (percent): its t interval, or the point itself for one value."""
+    half = row["accuracy_ci_pct"] if row["n_seeds"] > 1 and not np.isnan(row["accuracy_ci_pct"]) else 0.0
+    return row["accuracy_pct"] - half, row["accuracy_pct"] + half
+
+
+def ties_with(best, other) -> bool:
+    """Whether `other` cannot be told from `best`: their intervals overlap (a single value is a point,
+    which ties with an interval holding it)."""
+    low, _ = interval(best)
+    _, high = interval(other)
+    return high >= low
 
 
 def budget_table(summary: pd.DataFrame) -> dict | None:
@@ -83,7 +117,7 @@ def budget_table(summary: pd.DataFrame) -> dict | None:
     rows = []
     for budget in BUDGETS:
         fits = table[table["payload_bytes"] <= budget]
-        cells, best = [], None
+        cells, best, tops = [], None, []
         for family in families:
             candidates = fits[fits["family"] == family]
             if candidates.empty:
@@ -92,13 +126,20 @@ def budget_table(summary: pd.DataFrame) -> dict | None:
             top = candidates.loc[candidates["accuracy_pct"].idxmax()]
             spread = f" ± {top['accuracy_std_pct']:.2f}" if top["n_seeds"] > 1 else ""
             cells.append(f"{top['accuracy_pct']:.2f}{spread} ({top['payload_bytes']:,} B)")
+            tops.append(top)
             if best is None or top["accuracy_pct"] > best["accuracy_pct"]:
                 best = top
         baseline = fits[fits["family"] == BASELINE_FAMILY]
         margin = "–"
         if best is not None and not baseline.empty:
             margin = f"{best['accuracy_pct'] - baseline['accuracy_pct'].max():+.2f}"
-        rows.append({"budget": f"{budget:,}", "cells": cells,
-                     "best": "–" if best is None else f"{best['config']}: {best['accuracy_pct']:.2f}%",
-                     "margin": margin})
+        tied = [top for top in tops if best is not None and top is not best and ties_with(best, top)]
+        if best is None:
+            verdict = "–"
+        elif tied:  # the intervals do not clear each other: no best
+            verdict = "tie (intervals overlap): " + ", ".join(
+                f"{top['config']} {top['accuracy_pct']:.2f}%" for top in [best, *tied])
+        else:
+            verdict = f"{best['config']}: {best['accuracy_pct']:.2f}%"
+        rows.append({"budget": f"{budget:,}", "cells": cells, "best": verdict, "margin": margin})
     return {"families": families, "rows": rows}

@@ -212,8 +212,28 @@ def plays(frame: pd.DataFrame, role: str) -> pd.Series:
     return frame["roles"].map(lambda roles: role in roles.split(","))
 
 
+#: Figures a summary gives an interval for, over the seeds and repetitions of one run.
+INTERVAL_COLUMNS = ("accuracy", "payload_bytes", "bpp", "test_bpp", "psnr", "test_psnr")
+#: The intervals are two-sided t intervals of the mean at this confidence.
+CONFIDENCE = 0.95
+
+
+def t_half_width(sd, n) -> np.ndarray:
+    """Half the width of the t interval of a mean (`CONFIDENCE`) from its sample's sd and size: NaN for
+    fewer than two values."""
+    from scipy.stats import t
+
+    n = np.asarray(n, dtype=float)
+    sd = np.asarray(sd, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        quantile = np.where(n >= 2, t.ppf(0.5 + CONFIDENCE / 2, np.maximum(n - 1, 1)), np.nan)
+        return quantile * sd / np.sqrt(n)
+
+
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (configuration, split): medians over the repetitions of successful cells."""
+    """One row per (configuration, split): medians over the seeds and repetitions of its successful
+    cells (one run: `latest_runs`), and for `INTERVAL_COLUMNS` their mean, standard deviation and
+    t interval (`<column>_mean`, `_sd`, `_ci`: the interval's half width; NaN below two values)."""
     ok = frame[frame["status"] == "ok"]
     if ok.empty:
         return ok.assign(n_reps=pd.Series(dtype=float))
@@ -228,6 +248,11 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     spread = grouped["accuracy"].std().rename("accuracy_rep_std").reset_index()
     summary = summary.merge(spread, on=keys)
     summary["accuracy_std"] = summary["accuracy_std"].fillna(summary["accuracy_rep_std"])
+    stats = grouped[list(INTERVAL_COLUMNS)].agg(["mean", "std"])
+    stats.columns = [f"{column}_{'sd' if stat == 'std' else stat}" for column, stat in stats.columns]
+    summary = summary.merge(stats.reset_index(), on=keys)
+    for column in INTERVAL_COLUMNS:
+        summary[f"{column}_ci"] = t_half_width(summary[f"{column}_sd"], summary["n_reps"])
     return summary
 
 
@@ -277,6 +302,8 @@ def annotate(summary: pd.DataFrame, full: FullAccuracy, scale: float) -> pd.Data
     frame = with_headline(summary)
     frame["accuracy_pct"] = frame["accuracy"] * scale
     frame["accuracy_std_pct"] = frame["accuracy_std"] * scale
+    for stat in ("mean", "sd", "ci"):
+        frame[f"accuracy_{stat}_pct"] = frame[f"accuracy_{stat}"] * scale if f"accuracy_{stat}" in frame else np.nan
     frame["accuracy_from_full"] = False
     if full.percent is not None:
         inherit = frame["accuracy_pct"].isna() & frame["kind"].eq("lossless")

@@ -49,6 +49,9 @@ def size_table(frame: pd.DataFrame, split: str) -> dict:
             accuracy = fmt(r["accuracy_pct"], ".2f")
             if r["accuracy_from_full"]:
                 accuracy += "†"
+            elif r.get("n_reps", 1) > 1 and not np.isnan(r.get("accuracy_sd_pct", np.nan)):
+                # Several seeds or repetitions of one run: mean ± standard deviation (n).
+                accuracy = f"{r['accuracy_mean_pct']:.2f} ± {r['accuracy_sd_pct']:.2f} ({int(r['n_reps'])})"
             elif not np.isnan(r["accuracy_std_pct"]) and r["accuracy_std_pct"] > 0:
                 accuracy += f" ± {r['accuracy_std_pct']:.2f}"
             held = bool(r["held_out"])

@@ -179,3 +179,19 @@ def test_the_total_counts_the_weights():
     payload = 70_000 * 784 * 0.5 / 8
     assert row["total"] == f"{int(payload + 686_000):,d}"
     assert row["total_bpp"] == f"{8 * (payload + 686_000) / (70_000 * 784):.3f}"
+
+
+def test_seeds_of_one_run_give_a_mean_a_standard_deviation_and_a_t_interval():
+    def subset(seed, accuracy):
+        return {"codec": "random-subset", "config": "random-subset", "kind": "dataset", "split": "all",
+                "params": "{}", "n_images": 60000, "raw_bytes": 47_040_000, "payload_bytes": 15_000,
+                "accuracy": accuracy, "status": "ok", "seed": seed, "run_id": "one"}
+
+    summary = report_rows.summarise(report_rows.normalise(make_table(
+        [subset(0, 0.9754), subset(1, 0.9777), subset(2, 0.9783)])))
+    row = summary.iloc[0]
+    assert row["n_reps"] == 3 and row["accuracy_mean"] == pytest.approx(0.97713, abs=1e-5)
+    assert row["accuracy_sd"] == pytest.approx(0.001531, abs=1e-6)
+    assert row["accuracy_ci"] == pytest.approx(4.3027 * 0.001531 / 3 ** 0.5, rel=1e-3)  # t(0.975, 2 df)
+    one = report_rows.summarise(report_rows.normalise(make_table([subset(0, 0.9754)]))).iloc[0]
+    assert np.isnan(one["accuracy_ci"]) and np.isnan(one["accuracy_sd"])  # no interval from one value

@@ -93,3 +93,24 @@ def test_the_headline_table_shows_each_family_once_at_its_cheapest_good_configur
     assert "777,000 ‡" in body["pca"]
     assert "†" in body["jpeg"]  # never within a point: its most accurate row, marked
     assert "99.00" in body["gzip"]  # a lossless codec sits at the full-data accuracy
+
+
+def test_a_budget_names_a_best_only_where_its_interval_clears_the_next():
+    """The reference's 16 KB cell: compressed-kmedoids 97.77% (one seed) against compressed-random
+    97.71 ± 0.15% (three seeds): inside the interval, a tie; a clear lead is named."""
+    from bench.report import dataset_frontier
+
+    def row(codec, config, accuracy, payload, params="{}"):
+        return make_row(codec, "dataset", 0.002, accuracy, config=config, params=params, n_images=60_000,
+                        raw_bytes=47_040_000, payload_bytes=payload, split="all")
+
+    rows = [row("compressed-kmedoids", "compressed-kmedoids", 0.9777, 15_811),
+            *(row("compressed-random", f"compressed-random:seed={s}", a, 15_900, params=f'{{"seed": {s}}}')
+              for s, a in ((0, 0.9754), (1, 0.9777), (2, 0.9783))),
+            row("kmedoids-coreset", "kmedoids-coreset:per_class=1", 0.7321, 1_700, params='{"per_class": 1}'),
+            row("random-subset", "random-subset:per_class=1", 0.45, 1_650, params='{"per_class": 1}')]
+    summary = report_rows.annotate(report_rows.summarise(report_rows.normalise(make_table(rows))),
+                                   report_rows.FullAccuracy(99.0, "x"), 100.0)
+    verdicts = {r["budget"]: r["best"] for r in dataset_frontier.budget_table(summary)["rows"]}
+    assert verdicts["16,000"].startswith("tie (intervals overlap): compressed-kmedoids 97.77%")
+    assert verdicts["2,000"] == "kmedoids-coreset:per_class=1: 73.21%"
