@@ -34,7 +34,9 @@ WITHIN_POINTS = 1.0
 def _pick(rows: pd.DataFrame, full_percent: float | None) -> tuple[pd.Series, bool]:
     """(the family's headline row, whether it reaches the accuracy bar)."""
     if full_percent is not None and rows["accuracy_pct"].notna().any():
-        close = rows[rows["accuracy_pct"] >= full_percent - WITHIN_POINTS]
+        # With seeds, a configuration is within the bar when its interval reaches it.
+        reach = rows["accuracy_mean_pct"].fillna(rows["accuracy_pct"]) + rows["accuracy_ci_pct"].fillna(0)
+        close = rows[reach >= full_percent - WITHIN_POINTS]
         if len(close):
             return close.sort_values("head_bpp").iloc[0], True
         return rows.sort_values(["accuracy_pct", "head_bpp"], ascending=[False, True]).iloc[0], False

@@ -282,13 +282,17 @@ def full_data_accuracy(frame: pd.DataFrame, scale: float) -> FullAccuracy:
     return FullAccuracy(None, "")
 
 
-def pareto_mask(size: np.ndarray, loss: np.ndarray) -> np.ndarray:
-    """Rows no other row beats on both size and loss (lower is better for both; NaN never optimal)."""
+def pareto_mask(size: np.ndarray, loss: np.ndarray, margin: np.ndarray | None = None) -> np.ndarray:
+    """Rows no other row beats on both size and loss (lower is better for both; NaN never optimal).
+    `margin`: each loss's interval half width; a row beats another's loss only where its interval
+    clears the other's (an overlap is a tie, which dominates nothing)."""
     size, loss = np.asarray(size, float), np.asarray(loss, float)
+    half = np.zeros(len(loss)) if margin is None else np.nan_to_num(np.asarray(margin, float))
     valid = np.isfinite(size) & ~np.isnan(loss)
-    s, e = size[valid], loss[valid]
-    no_worse = (s[None, :] <= s[:, None]) & (e[None, :] <= e[:, None])
-    better = (s[None, :] < s[:, None]) | (e[None, :] < e[:, None])
+    s, e, m = size[valid], loss[valid], half[valid]
+    high, low = e + m, e - m  # the interval's ends
+    no_worse = (s[None, :] <= s[:, None]) & (high[None, :] <= low[:, None])
+    better = (s[None, :] < s[:, None]) | (high[None, :] < low[:, None])
     dominated = (no_worse & better).any(axis=1)
     mask = np.zeros(len(size), bool)
     mask[np.flatnonzero(valid)[~dominated]] = True
@@ -313,7 +317,8 @@ def annotate(summary: pd.DataFrame, full: FullAccuracy, scale: float) -> pd.Data
     frame["pareto_accuracy"] = False
     for _, rows in frame.groupby("device_type"):
         frame.loc[rows.index, "pareto_error"] = pareto_mask(rows["head_bpp"], rows["head_mse"])
-        frame.loc[rows.index, "pareto_accuracy"] = pareto_mask(rows["head_bpp"], -rows["accuracy_pct"])
+        frame.loc[rows.index, "pareto_accuracy"] = pareto_mask(rows["head_bpp"], -rows["accuracy_pct"],
+                                                               rows["accuracy_ci_pct"])
     return frame
 
 

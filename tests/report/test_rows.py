@@ -195,3 +195,10 @@ def test_seeds_of_one_run_give_a_mean_a_standard_deviation_and_a_t_interval():
     assert row["accuracy_ci"] == pytest.approx(4.3027 * 0.001531 / 3 ** 0.5, rel=1e-3)  # t(0.975, 2 df)
     one = report_rows.summarise(report_rows.normalise(make_table([subset(0, 0.9754)]))).iloc[0]
     assert np.isnan(one["accuracy_ci"]) and np.isnan(one["accuracy_sd"])  # no interval from one value
+
+
+def test_a_pareto_point_is_dominated_only_by_an_interval_that_clears_it():
+    # The second row is larger and a little worse: dominated as points, a tie within their intervals.
+    assert pareto_mask([1.0, 2.0], [1.0, 1.1]).tolist() == [True, False]
+    assert pareto_mask([1.0, 2.0], [1.0, 1.1], margin=[0.2, 0.2]).tolist() == [True, True]
+    assert pareto_mask([1.0, 2.0], [1.0, 1.5], margin=[0.2, 0.2]).tolist() == [True, False]  # cleared
