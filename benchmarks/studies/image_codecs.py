@@ -62,14 +62,19 @@ def _append(path: str | None, row: dict) -> None:
             f.write(json.dumps(row) + "\n")
 
 
-def cmd_measure(args) -> None:
+def _pending(args):
+    """(images, and for each configuration of `args.spec` not yet in `args.json`: label, name, params,
+    codec): a study resumes where it stopped."""
     images = load_split(args.split, limit=args.limit).images
     done = _done(args.json)
-    for name, params in parse_spec(args.spec):
-        label = config_label(name, params)
-        if label in done:
-            continue
-        codec = create_codec(name, **params)
+    configs = [(config_label(name, params), name, params) for name, params in parse_spec(args.spec)]
+    return images, ((label, name, params, create_codec(name, **params))
+                    for label, name, params in configs if label not in done)
+
+
+def cmd_measure(args) -> None:
+    images, pending = _pending(args)
+    for label, name, params, codec in pending:
         load = os.getloadavg()[0]
         m = measure(codec, images)
         row = {"config": label, "codec": name, "params": params, "kind": codec.kind,
@@ -83,13 +88,8 @@ def cmd_measure(args) -> None:
 
 
 def cmd_stream_times(args) -> None:
-    images = load_split(args.split, limit=args.limit).images
-    done = _done(args.json)
-    for name, params in parse_spec(args.spec):
-        label = config_label(name, params)
-        if label in done:
-            continue
-        codec = create_codec(name, **params)
+    images, pending = _pending(args)
+    for label, _, _, codec in pending:
         codec.decompress(codec.compress(images[:16]))  # the runner's warm-up
         load = os.getloadavg()[0]
         payload, enc_wall, enc_cpu = _timed(lambda codec=codec: codec.compress(images))
