@@ -16,7 +16,7 @@ def test_source_digest_ignores_comments_and_layout_not_code(tmp_path):
 
 def test_a_codec_package_is_versioned_by_all_its_modules():
     files = {p.name for p in module_files(get_entry("weightless").cls)}
-    assert {"__init__.py", "lockstep.py", "models.py", "stream.py"} <= files
+    assert {"__init__.py", "mirror.py", "models.py", "stream.py"} <= files
     assert [p.name for p in module_files(get_entry("gzip").cls)] == ["bytestream.py"]
 
 
