@@ -22,7 +22,7 @@ from bench.run.environment import device_name, resolve_device
 SLICE = 1000
 QUICK = bool(os.environ.get("BENCH_QUICK"))
 PROFILE = "smoke" if QUICK else "default"
-CACHE = Path(__file__).resolve().parent.parent / ".cache"
+CACHE = Path(__file__).resolve().parents[2] / ".cache"  # the project's model cache (/.cache/)
 
 
 def run_description() -> str:

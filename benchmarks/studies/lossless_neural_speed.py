@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "lossless_neural_speed"
 #: Today's code: the commit the speed-up is measured against.
 BASE_COMMIT = "7ea7e39"
