@@ -17,13 +17,13 @@ with a digest of the decoded bits, so damage that a format would decode to other
 
 from __future__ import annotations
 
-import functools
 import io
 
 import numpy as np
+from bench_baselines.bytestream import whole_stream_codec
 from PIL import Image, UnidentifiedImageError
 
-from bench import ImageCodec, create_codec, register_codec
+from bench import ImageCodec, register_codec
 from bench.coding.container import check_content, content_digest, header_count, seal, unseal
 from bench.coding.mosaic import from_mosaic, mosaic_shape, to_mosaic
 from bench.data.mnist import BINARISED, SIDE, binarise
@@ -36,11 +36,6 @@ PACKINGS = ("bits", "bytes")
 #: The header's image count allocates nothing (the decoded array's own size is checked against it), so
 #: its bound only keeps it a plausible count.
 MAX_IMAGES = 1 << 31
-
-
-@functools.cache
-def _byte_codec(name: str):
-    return create_codec(name, framing="whole")
 
 
 def _pillow_save(mosaic: np.ndarray, coder: str) -> bytes:
@@ -94,12 +89,12 @@ class Bilevel(ImageCodec):
             return _pillow_save(to_mosaic(bits), self.coder)
         n = len(bits)
         array = np.packbits(bits.reshape(n, -1), axis=1) if self.packing == "bits" else bits
-        return _byte_codec(self.coder).compress(array)
+        return whole_stream_codec(self.coder).compress(array)
 
     def _bits(self, body: bytes, n: int) -> np.ndarray:
         if self.coder in IMAGE_CODERS:
             return from_mosaic(_pillow_load(body), n, what="bilevel mosaic")
-        array = _byte_codec(self.coder).decompress(body)  # damage: CorruptStreamError, one line
+        array = whole_stream_codec(self.coder).decompress(body)  # damage: CorruptStreamError, one line
         expected = (n, SIDE * SIDE // 8) if self.packing == "bits" else (n, SIDE, SIDE)
         if array.shape != expected:
             raise CorruptStreamError(f"bilevel: decoded {array.shape}, expected {expected} (corrupt)")

@@ -14,6 +14,7 @@ their own formats let damage through (PPMd has no checksum; a damaged zpaq block
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
 import lzma
 import zlib
@@ -24,7 +25,7 @@ import pyppmd
 import zpaq
 import zstandard
 
-from bench import ImageCodec, register_codec
+from bench import ImageCodec, create_codec, register_codec
 from bench.coding.container import (
     check_content,
     content_digest,
@@ -86,6 +87,14 @@ class ByteStreamCodec(ImageCodec):
         if len(pixels) != n * h * w:
             raise CorruptStreamError(f"{self.name}: decoded {len(pixels)} bytes, expected {n * h * w}")
         return np.frombuffer(pixels, dtype=np.uint8).reshape(n, h, w)
+
+
+@functools.cache
+def whole_stream_codec(name: str) -> ByteStreamCodec:
+    """The registry's byte codec `name` in the whole-stream framing, one per process: the stores that
+    code a small array with it (coresets, bilevel bits) reuse it, and building zstd's compressors costs
+    more than decoding a 10-image set."""
+    return create_codec(name, framing="whole")
 
 
 def _check_level(name: str, level: int, low: int, high: int) -> int:

@@ -42,6 +42,7 @@ from bench.coding.container import (
     check_content,
     content_digest,
     header_count,
+    int_in,
     pack_images,
     seal,
     unpack_images,
@@ -200,7 +201,7 @@ class ImageFileCodec(ImageCodec):
 
     def _header_int(self, header: dict, key: str, high: int) -> int:
         value = header.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
+        if not int_in(value, 1, high):
             raise CorruptStreamError(f"{self.name}: header field {key!r} is not in 1..{high} (corrupt stream)")
         return value
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from bench_baselines.bytestream import whole_stream_codec
 
 from bench.api.registry import create_codec
-from bench.coding.container import check_content, content_digest, seal, unseal
+from bench.coding.container import check_content, content_digest, int_in, seal, unseal
 from bench.coding.mosaic import SIDE, from_mosaic, mosaic_shape, to_mosaic
 from bench.data.mnist import N_CLASSES, binarise
 from bench.errors import CorruptStreamError
@@ -40,13 +41,6 @@ BYTE_CODECS = ("gzip", "bz2", "lzma", "brotli", "zstd")
 STORAGES = ("lossless", "binary", "webp")
 #: WebP's largest side is 16,383 pixels: at most 585 tiles of 28 in a row or a column.
 MOSAIC_MAX_TILES = 16_383 // SIDE
-
-
-@functools.cache
-def _byte_codec(name: str):
-    """One whole-stream codec per name for the process: building zstd's compressors costs more than
-    decoding a 10-image set."""
-    return create_codec(name, framing="whole")
 
 
 def check_storage(storage: str, byte_codec: str = "best", quality: int = 0) -> None:
@@ -61,7 +55,7 @@ def check_storage(storage: str, byte_codec: str = "best", quality: int = 0) -> N
 
 def _smallest(payload: np.ndarray, byte_codec: str) -> tuple[str, bytes]:
     candidates = BYTE_CODECS if byte_codec == "best" else (byte_codec,)
-    streams = {name: _byte_codec(name).compress(payload) for name in candidates}
+    streams = {name: whole_stream_codec(name).compress(payload) for name in candidates}
     best = min(streams, key=lambda name: len(streams[name]))
     return best, streams[best]
 
@@ -132,16 +126,16 @@ def unpack_labelled_set(data: bytes) -> tuple[np.ndarray, np.ndarray]:
         raise CorruptStreamError("subset stream names a byte codec that does not exist (corrupt stream)")
     counts = header.get("counts")
     if (not isinstance(counts, list) or len(counts) != N_CLASSES
-            or not all(type(c) is int and c >= 0 for c in counts)):  # `type`: a bool is no count
+            or not all(int_in(c, 0, 2**63 - 1) for c in counts)):  # a bool is no count
         raise CorruptStreamError("subset stream has no valid class counts (corrupt stream)")
     n = sum(counts)
     # Nothing is sized by the counts before the body has been decoded and matched against them.
     if store == "lossless":
-        images = _byte_codec(header["codec"]).decompress(body)
+        images = whole_stream_codec(header["codec"]).decompress(body)
         if images.shape[1:] != (SIDE, SIDE) or len(images) != n:
             raise CorruptStreamError(f"subset stream holds {images.shape} images, its header says {n} (corrupt)")
     elif store == "binary":
-        packed = _byte_codec(header["codec"]).decompress(body).reshape(-1)
+        packed = whole_stream_codec(header["codec"]).decompress(body).reshape(-1)
         if len(packed) != -(-n * SIDE * SIDE // 8):
             raise CorruptStreamError(f"subset stream holds {len(packed)} packed bytes, its header says {n} images "
                                      "(corrupt)")

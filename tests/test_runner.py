@@ -141,7 +141,7 @@ def test_seeds_are_a_dimension_of_the_run_each_seed_a_cell_and_a_row(tmp_path, c
     assert run_cli(*args) == 0
     assert "under seeds 0,1,2" in capsys.readouterr().out
     table = load_table(out)
-    assert sorted(zip(table["config"], table["seed"])) == sorted(
+    assert sorted(zip(table["config"], table["seed"], strict=True)) == sorted(
         (config, seed) for config in ("random-subset:per_class=1", "raw") for seed in (0, 1, 2))
     subset = table[table["codec"] == "random-subset"].set_index("seed")
     # The judge trains under each seed: not one accuracy copied three times (1 image a class is noisy).

@@ -56,10 +56,9 @@ def without_seed(params) -> str:
 def _pooled(group: pd.DataFrame) -> tuple[float, float, int]:
     """(mean, standard deviation, count) of the accuracies (percent) of a setting's rows, each row the
     mean of its own seeds of the run (`n_reps` values, sd `accuracy_sd`) or one value."""
-    n = group["n_reps"].fillna(1).clip(lower=1).to_numpy(float) if "n_reps" in group else np.ones(len(group))
-    means = (group["accuracy_mean"] if "accuracy_mean" in group else group["accuracy"]).fillna(group["accuracy"])
-    means = means.to_numpy(float) * 100
-    sds = (group["accuracy_sd"].fillna(0).to_numpy(float) * 100) if "accuracy_sd" in group else np.zeros(len(group))
+    n = group["n_reps"].to_numpy(float)
+    means = group["accuracy_mean"].to_numpy(float) * 100
+    sds = group["accuracy_sd"].fillna(0).to_numpy(float) * 100  # one value: no spread of its own
     total = n.sum()
     mean = float((n * means).sum() / total)
     if total < 2:

@@ -245,12 +245,11 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     summary = numeric.join(others).reset_index()
     counts = grouped.size().rename("n_reps").reset_index()
     summary = summary.merge(counts, on=keys)
-    spread = grouped["accuracy"].std().rename("accuracy_rep_std").reset_index()
-    summary = summary.merge(spread, on=keys)
-    summary["accuracy_std"] = summary["accuracy_std"].fillna(summary["accuracy_rep_std"])
     stats = grouped[list(INTERVAL_COLUMNS)].agg(["mean", "std"])
     stats.columns = [f"{column}_{'sd' if stat == 'std' else stat}" for column, stat in stats.columns]
     summary = summary.merge(stats.reset_index(), on=keys)
+    # A codec's own accuracy spread where it reports one, else the spread over the run's seeds.
+    summary["accuracy_std"] = summary["accuracy_std"].fillna(summary["accuracy_sd"])
     for column in INTERVAL_COLUMNS:
         summary[f"{column}_ci"] = t_half_width(summary[f"{column}_sd"], summary["n_reps"])
     return summary

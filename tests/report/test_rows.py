@@ -64,7 +64,7 @@ def test_a_figure_is_never_a_median_over_rows_of_different_runs():
     summary = report_rows.summarise(frame)
     assert len(summary) == 1 and summary["accuracy"].iloc[0] == pytest.approx(0.9808)
     assert summary["payload_bytes"].iloc[0] == 1_999_000 and summary["n_reps"].iloc[0] == 1
-    assert summary["accuracy_rep_std"].isna().all()  # no spread drawn over one row
+    assert summary["accuracy_sd"].isna().all()  # no spread drawn over one row
     # Repetitions of one run are what a median and a spread are taken over.
     reps = make_table([bican("a", "2026-11-22T10:19:36+00:00", 0.0756, 2_000_016),
                    bican("b", "2026-11-22T10:33:01+00:00", 0.97, 1_999_000, 0),
@@ -72,7 +72,7 @@ def test_a_figure_is_never_a_median_over_rows_of_different_runs():
                    bican("b", "2026-11-22T10:37:01+00:00", 0.99, 1_999_000, 2)])
     summary = report_rows.summarise(report_rows.normalise(reps))
     assert summary["n_reps"].iloc[0] == 3 and summary["accuracy"].iloc[0] == pytest.approx(0.98)
-    assert summary["accuracy_rep_std"].iloc[0] == pytest.approx(0.01)
+    assert summary["accuracy_sd"].iloc[0] == pytest.approx(0.01)
 
 
 def test_rows_of_a_table_older_than_run_ids_are_told_apart_by_their_command_line():
