@@ -1,6 +1,6 @@
 """Dataset-selection baselines: keep a few real images per class and ship them losslessly.
 
-- `random-subset`: k images per class drawn at random (seed as a parameter).
+- `random-subset`: k images per class drawn at random (under the run's seed, or a `seed` parameter).
 - `kmedoids-coreset`: CRUST-like (Mirzasoleiman et al. 2020): per class, the gradient of a briefly
   trained classifier's loss with respect to its last layer, k-medoids (`sklearn_extra.cluster.KMedoids`)
   in that gradient space, the medoids kept.
@@ -29,7 +29,6 @@ from bench.learn.classifier import N_CLASSES, Budget, build_classifier, train_cl
 from bench.learn.model_cache import load_or_train
 
 PER_CLASS_SIZES = (1, 10, 50, 100)
-RANDOM_SEEDS = (0, 1, 2)
 #: The probe classifier whose last-layer gradients embed the images: "briefly trained" (10 Adam
 #: steps of 128 images, un-augmented: its gradients must describe the images themselves), in
 #: every profile. A longer-trained probe makes k-medoids pick outliers (measured, default profile,
@@ -77,19 +76,29 @@ class FullTrainSet(_SubsetCodec):
         return np.arange(len(images))
 
 
-@register_codec("random-subset", configs=[{"per_class": k, "seed": s} for k in PER_CLASS_SIZES for s in RANDOM_SEEDS])
-class RandomSubset(_SubsetCodec):
-    """`per_class` training images of each class drawn at random (seed as a parameter)."""
+def _check_selection_seed(seed) -> int | None:
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return seed
 
-    def __init__(self, per_class: int = 10, seed: int = 0, byte_codec: str = "best"):
+
+def _selection_rng(codec) -> np.random.Generator:
+    """The random draw of a seeded selection: its `seed` parameter where given, else the run's seed, so
+    that `bench run --seeds` draws another selection (and trains another judge) under each seed."""
+    return np.random.default_rng(codec.ctx.seed if codec.seed is None else codec.seed)
+
+
+@register_codec("random-subset", configs=[{"per_class": k} for k in PER_CLASS_SIZES])
+class RandomSubset(_SubsetCodec):
+    """`per_class` training images of each class drawn at random (`seed`: None, the run's seed)."""
+
+    def __init__(self, per_class: int = 10, seed: int | None = None, byte_codec: str = "best"):
         super().__init__(byte_codec)
         self.per_class = _check_per_class(per_class)
-        if not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        self.seed = seed
+        self.seed = _check_selection_seed(seed)
 
     def select(self, images, labels):
-        rng = np.random.default_rng(self.seed)
+        rng = _selection_rng(self)
         chosen = []
         for c in range(N_CLASSES):
             members = np.flatnonzero(labels == c)
@@ -278,30 +287,24 @@ class _BudgetFilled(DatasetCodec):
         return {"n_selected": getattr(self, "n_selected", None), "per_class": getattr(self, "per_class", None)}
 
 
-def _compressed_configs(seeds=(None,)) -> list[dict]:
-    def seeded(config: dict, seed) -> dict:
-        return config if seed is None else {**config, "seed": seed}
-
-    binary = [seeded({"budget_bytes": b}, seed) for b in BUDGETS for seed in seeds]
-    return binary + [seeded(WEBP_POINT, seeds[0])]
+def _compressed_configs() -> list[dict]:
+    return [{"budget_bytes": b} for b in BUDGETS] + [WEBP_POINT]
 
 
-@register_codec("compressed-random", configs=_compressed_configs(RANDOM_SEEDS))
+@register_codec("compressed-random", configs=_compressed_configs())
 class CompressedRandom(_BudgetFilled):
     """Random images of each class (a seeded order per class; the first k kept), as many as fit the
     byte budget under a lossy storage."""
 
     def __init__(self, budget_bytes: int = 16_000, storage: str = "binary", quality: int = 0,
-                 byte_codec: str = "best", seed: int = 0):
+                 byte_codec: str = "best", seed: int | None = None):
         super().__init__(budget_bytes, storage, quality, byte_codec)
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        self.seed = seed
+        self.seed = _check_selection_seed(seed)
         self._orders: dict | None = None
 
     def choose(self, images, labels, per_class):
         if self._orders is None:
-            rng = np.random.default_rng(self.seed)
+            rng = _selection_rng(self)
             self._orders = {c: rng.permutation(np.flatnonzero(labels == c)) for c in range(N_CLASSES)}
         return np.concatenate([self._orders[c][:per_class] for c in range(N_CLASSES)])
 
@@ -351,5 +354,6 @@ class CompressedKMedoids(_BudgetFilled):
             self._embedding, self._distances = None, {}  # free the matrices once the count is found
 
     def first_guess(self, images, labels):
-        proxy = CompressedRandom(self.budget_bytes, self.storage, self.quality, self.byte_codec)
+        proxy = create_codec("compressed-random", self.ctx, budget_bytes=self.budget_bytes, storage=self.storage,
+                             quality=self.quality, byte_codec=self.byte_codec)
         return proxy.first_guess(images, labels)

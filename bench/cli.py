@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--repeat", type=_positive_int, default=1, help="repetitions per configuration")
     p_run.add_argument("--seed", type=int, default=0)
     p_run.add_argument("--seeds", type=_seeds, default=None, metavar="N|S1,S2,...",
-                       help="run each configuration under several seeds (the codec's training and the judge's): "
-                            "N seeds from --seed, or a list; each seed is its own cell and row")
+                       help="run each configuration under several seeds (the codec's training, a selection's draw "
+                            "and the judge's): N seeds from --seed, or a list; each seed is its own cell and row. "
+                            "Without it a suite runs its own seeded configurations (bench suites -v)")
     p_run.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files, the only one searched "
                             "(else $MNIST_DIR; else ../shared/data/mnist, then the download cache)")
     p_run.add_argument("--cache-dir", default=".cache", help="trained-model cache (default .cache)")
@@ -182,15 +183,19 @@ def cmd_suites(args) -> int:
         default = " (default)" if suite.name == DEFAULT_SUITE else ""
         print(f"{suite.name}{default}: {len(configs)} configurations of {len(codecs)} codecs: {suite.description}")
         if args.verbose:
+            seeding = suite.seeding(0)
             for config in configs:
-                print("   ", config_label(*config) if isinstance(config, tuple) else config.label)
+                label = config_label(*config) if isinstance(config, tuple) else config.label
+                seeded = seeding.get(label)
+                how = seeded and f"  (seeds {','.join(map(str, seeded.seeds))}{' of its judge' if seeded.judge_only else ''})"
+                print("   ", label + (how or ""))
     return 0
 
 
 def cmd_run(args) -> int:
     from bench.api.codec import RunContext
     from bench.api.registry import BrokenConfig, broken_modules, parse_spec
-    from bench.api.suites import DEFAULT_SUITE, get_suite
+    from bench.api.suites import DEFAULT_SUITE, SEED_COUNT, Seeding, get_suite
     from bench.run.environment import device_name, resolve_device
     from bench.run.executor import LocalExecutor, ProcessExecutor, default_jobs
     from bench.run.results import check_results_dir
@@ -199,10 +204,8 @@ def cmd_run(args) -> int:
     check_results_dir(args.out)  # before any work starts: a bad --out would only fail after it
     if args.codecs and args.suite:
         raise BenchError("give --codecs or --suite, not both")
-    if args.codecs:
-        requested = parse_spec(args.codecs, broken=True)
-    else:
-        requested = get_suite(args.suite or DEFAULT_SUITE).resolve(broken=True)
+    suite = None if args.codecs else get_suite(args.suite or DEFAULT_SUITE)
+    requested = parse_spec(args.codecs, broken=True) if args.codecs else suite.resolve(broken=True)
     named = {c.module for c in requested if isinstance(c, BrokenConfig)}
     for module, error in broken_modules().items():
         if module not in named:
@@ -233,13 +236,18 @@ def cmd_run(args) -> int:
                      cache_dir=Path(args.cache_dir), verbose=args.verbose)
     ctx.split(args.split, args.limit)  # fail fast on missing or corrupt data, before any row
     what = f"suite {args.suite or DEFAULT_SUITE}: " if not args.codecs else ""
-    seeds = (list(range(args.seed, args.seed + args.seeds)) if isinstance(args.seeds, int) else args.seeds)
-    under = f" under seeds {','.join(map(str, seeds))}" if seeds else ""
+    if args.seeds is not None:
+        seeds = range(args.seed, args.seed + args.seeds) if isinstance(args.seeds, int) else args.seeds
+        seeding = Seeding(tuple(seeds))
+        under = f" under seeds {','.join(map(str, seeding.seeds))}"
+    else:
+        seeding = suite.seeding(args.seed) if suite else None
+        under = f" ({len(seeding)} under {SEED_COUNT} seeds)" if seeding else ""
     print(f"bench run: {what}{len(requested)} configuration(s){under} x {args.repeat} on split {args.split}"
           f"{f' (first {args.limit})' if args.limit else ''}, profile {args.profile}, {shown}, {where}", flush=True)
     try:
         store = run(requested, split=args.split, limit=args.limit, repeat=args.repeat, ctx=ctx,
-                    out_dir=args.out, resume=args.resume, executor=executor, seeds=seeds)
+                    out_dir=args.out, resume=args.resume, executor=executor, seeding=seeding)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished rows are kept in {args.out}; rerun with --resume to continue",
               file=sys.stderr)

@@ -128,21 +128,31 @@ def test_dataset_codec_path(tmp_path, temporary_codecs):
 
 def test_seeds_are_a_dimension_of_the_run_each_seed_a_cell_and_a_row(tmp_path, capsys):
     from bench.api.codec import RunContext
+    from bench.api.suites import Seeding
     from bench.run.cell import plan
 
     ctx = RunContext(profile="smoke", cache_dir=tmp_path / "cache")
     once = plan([("random-subset", {"per_class": 1})], "test", 50, 1, ctx)
-    seeded = plan([("random-subset", {"per_class": 1})], "test", 50, 1, ctx, seeds=[0, 1, 2])
-    assert len(seeded) == 3 and len({cell.key for cell in seeded}) == 3
-    assert seeded[0].key == once[0].key  # the run's own seed is the cell a run without --seeds made
+    seeded = plan([("random-subset", {"per_class": 1})], "test", 50, 1, ctx, Seeding((0, 1, 2)))
+    judged = plan([("random-subset", {"per_class": 1})], "test", 50, 1, ctx, Seeding((0, 1, 2), judge_only=True))
+    assert len(seeded) == 3 and len({cell.key for cell in seeded + judged}) == 5
+    # The run's own seed is the cell a run without seeds made, whichever seeds vary.
+    assert seeded[0].key == judged[0].key == once[0].key
+    assert [(c.seed, c.judge_seed) for c in seeded + judged] == [(None, None), (1, None), (2, None),
+                                                                 (None, None), (None, 1), (None, 2)]
+    by_label = plan([("raw", {}), ("random-subset", {"per_class": 1})], "test", 50, 1, ctx,
+                    {"random-subset:per_class=1": Seeding((0, 1, 2), judge_only=True)})
+    assert [(c.codec, c.judge_seed) for c in by_label] == [("raw", None), ("random-subset", None),
+                                                          ("random-subset", 1), ("random-subset", 2)]
     out = tmp_path / "out"
+    # seed=0 pins the draw: only the judge's seed varies with --seeds.
     args = ["--codecs", "random-subset:per_class=1:seed=0,raw:framing=whole", "--limit", "50", "--profile", "smoke",
             "--seeds", "3", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--no-report"]
     assert run_cli(*args) == 0
     assert "under seeds 0,1,2" in capsys.readouterr().out
     table = load_table(out)
     assert sorted(zip(table["config"], table["seed"], strict=True)) == sorted(
-        (config, seed) for config in ("random-subset:per_class=1", "raw") for seed in (0, 1, 2))
+        (config, seed) for config in ("random-subset:per_class=1,seed=0", "raw") for seed in (0, 1, 2))
     subset = table[table["codec"] == "random-subset"].set_index("seed")
     # The judge trains under each seed: not one accuracy copied three times (1 image a class is noisy).
     assert subset["accuracy"].nunique() > 1 and subset["payload_bytes"].nunique() == 1
@@ -151,3 +161,18 @@ def test_seeds_are_a_dimension_of_the_run_each_seed_a_cell_and_a_row(tmp_path, c
     with pytest.raises(SystemExit) as refused:  # argparse's one line, before any work
         main(["run", "--codecs", "raw", "--seeds", "0,0", "--out", str(out)])
     assert refused.value.code == 2 and "distinct seeds" in capsys.readouterr().err
+
+
+def test_judge_only_seeds_train_the_judge_again_and_keep_the_codecs_draw(tmp_path):
+    from bench.api.codec import RunContext
+    from bench.api.suites import Seeding
+    from bench.run.runner import run
+
+    ctx = RunContext(profile="smoke", cache_dir=tmp_path / "cache")
+    store = run([("random-subset", {"per_class": 1})], split="test", limit=50, repeat=1, ctx=ctx,
+                out_dir=tmp_path / "out", resume=False, echo=lambda line: None,
+                seeding={"random-subset:per_class=1": Seeding((0, 1, 2), judge_only=True)})
+    table = store.table()
+    assert table["seed"].tolist() == [0, 0, 0] and table["judge_seed"].tolist() == [0, 1, 2]
+    assert table["payload_bytes"].nunique() == 1  # one draw: the run's seed
+    assert table["accuracy"].nunique() > 1  # three judges (1 image a class is noisy)

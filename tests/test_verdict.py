@@ -83,3 +83,20 @@ def test_the_binarised_table_lists_both_sides_on_the_binarised_source_smallest_f
     assert [r["config"] for r in table] == ["ar-mnist", "bilevel:coder=g4"]
     assert table[0]["payload"] == "165,335" and table[0]["approach"] == "neural" and table[1]["dec"] == "–"
     assert table[0]["bpp_with_weights"] == f"{0.169 + 8 * 3_894 / (70_000 * 784):.4f}"
+
+
+def test_dataset_lines_use_the_mean_over_seeds_and_tie_inside_the_intervals():
+    def seeded(config, approach, mean, sd, ci, payload):
+        return {**_row(config, approach, "dataset", 0.003, payload_bytes=payload, accuracy_pct=mean + 0.5,
+                       held_out=False, split="train", n_images=60_000),
+                "accuracy_mean_pct": mean, "accuracy_sd_pct": sd, "accuracy_ci_pct": ci, "n_reps": 3}
+
+    # A larger median but a smaller mean: the mean decides, and the text says mean ± sd over the seeds.
+    rows = [seeded("compressed-random", "classical", 97.71, 0.15, 0.37, 15_900),
+            seeded("lgc:width=4", "neural", 97.40, 0.20, 0.50, 15_000)]
+    line = next(v for v in verdict.verdict_lines(pd.DataFrame(rows)) if v["kind"] == "dataset")
+    assert line["classical"]["text"] == "97.71 ± 0.15% (15,900 B, 3 seeds)"
+    assert line["outcome"] == "tie within the 95% intervals (-0.31 points)"
+    rows[1] = seeded("lgc:width=4", "neural", 96.40, 0.20, 0.50, 15_000)
+    line = next(v for v in verdict.verdict_lines(pd.DataFrame(rows)) if v["kind"] == "dataset")
+    assert line["outcome"] == "classical by 1.31 points"

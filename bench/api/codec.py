@@ -38,6 +38,8 @@ class RunContext:
     profile: str = "default"
     device: str = "cpu"  # resolved: "cpu" or "cuda[:i]"
     seed: int = 0
+    #: The judge's seed where it differs from the codec's (a suite's judge-only seeds); None: `seed`.
+    judge_seed: int | None = None
     data_dir: str | None = None
     cache_dir: Path = field(default_factory=lambda: Path(".cache"))
     verbose: bool = False  # `bench run -v`: print the traceback of a failing cell
@@ -47,6 +49,11 @@ class RunContext:
         from bench.data.mnist import load_split
 
         return load_split(name, self.data_dir, limit)
+
+    @property
+    def judge_training_seed(self) -> int:
+        """The seed the judge trains under."""
+        return self.seed if self.judge_seed is None else self.judge_seed
 
 
 class Codec:

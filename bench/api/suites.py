@@ -16,15 +16,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.api.registry import create_codec, get_entry, list_codecs, parse_spec
+from bench.api.registry import config_label, create_codec, get_entry, list_codecs, parse_spec
 from bench.errors import CodecError
+
+
+@dataclass(frozen=True)
+class Seeding:
+    """The seeds one configuration runs under, each a cell and a row of its own."""
+
+    seeds: tuple[int, ...]
+    #: Only the judge's seed varies: the codec trains (and selects) under the run's seed, so its model is
+    #: trained once and only the judge's noise is measured.
+    judge_only: bool = False
 
 
 @dataclass(frozen=True)
 class Suite:
     name: str
     description: str
-    #: (codec, params) pairs, each a registered configuration; None: every registered configuration.
+    #: (codec, params) pairs, each a registered configuration, or (codec, params, seeds) triples whose
+    #: `seeds` (`ALL_SEEDS` or `JUDGE_SEEDS`) runs the configuration under several seeds; None: every
+    #: registered configuration.
     configs: tuple | None
 
     def resolve(self, *, broken: bool = False) -> list:
@@ -33,7 +45,7 @@ class Suite:
         if self.configs is None:
             return parse_spec("*", broken=broken)
         resolved, missing = [], []
-        for name, params in self.configs:
+        for name, params, *_ in self.configs:
             if name not in list_codecs():
                 if name not in missing:
                     missing.append(name)
@@ -46,6 +58,20 @@ class Suite:
             resolved.append((name, dict(params)))
         return resolved
 
+    def seeding(self, run_seed: int) -> dict[str, Seeding]:
+        """The configurations run under several seeds, by label: `SEED_COUNT` seeds from the run's."""
+        seeds = tuple(range(run_seed, run_seed + SEED_COUNT))
+        return {config_label(name, params): Seeding(seeds, judge_only=mark == JUDGE_SEEDS)
+                for name, params, *marks in self.configs or () for mark in marks}
+
+
+#: How many seeds a seeded configuration of a suite runs under (the run's seed and the next ones).
+SEED_COUNT = 3
+#: A suite configuration under `SEED_COUNT` seeds of everything seeded: its training, its selection, its judge.
+ALL_SEEDS = "all"
+#: A suite configuration under `SEED_COUNT` seeds of the judge alone: its model is trained once.
+JUDGE_SEEDS = "judge"
+
 
 def _framings(name: str) -> list[tuple[str, dict]]:
     return [(name, {"framing": "whole"}), (name, {"framing": "per-image"})]
@@ -53,18 +79,22 @@ def _framings(name: str) -> list[tuple[str, dict]]:
 
 MAIN = Suite(
     "main",
-    "every family over the whole dataset, three to five points per lossy family, "
-    "coresets and random subsets at 1/10/50 per class (random ones with three seeds), LGC's main configuration, "
-    "compressed coresets at 4/16/64 KB (random ones at 16 KB, three seeds), distillation at 1 and 10 images per class",
+    "every family over the whole dataset, two to five points per lossy family, "
+    "coresets and random subsets at 1/10/50 per class, LGC's main configuration, compressed coresets at "
+    "4/16/64 KB (random ones at 16 KB), distillation at 1 and 10 images per class; every dataset codec and the "
+    "lossy points nearest the headline's accuracy rule under three seeds",
     (
         # Longest first (training from empty caches, then coding 70,000 images).
         ("lgc", {"variant": "cvae", "width": 16, "covariance": "diag", "components": "bic", "precision": "int8",
-                 "sharpen": 3.0}),
+                 "sharpen": 3.0}, JUDGE_SEEDS),
         ("local-ar", {"head": "softmax"}),
         ("conv-ae", {"latent_dims": 392}),
         ("conv-ae", {"latent_dims": 78}),
-        ("conv-ae", {"latent_dims": 39}),
-        ("conv-ae", {"latent_dims": 8}),
+        # The lossy accuracies nearest the headline's one-point rule in the reference (conv-ae's 39 dims,
+        # 98.42%, its pick; 8 dims, 92.94%, and BiCAN coded, 96.34%, the points it rules out) under three
+        # judges; every other lossy point is 0.7 points or more above the line.
+        ("conv-ae", {"latent_dims": 39}, JUDGE_SEEDS),
+        ("conv-ae", {"latent_dims": 8}, JUDGE_SEEDS),
         ("weightless", {}),
         # JPEG XL lossless: the strongest classical image coder, the set as one image at effort 10
         # (1.100 bits/pixel on all 70,000 images, 339 s to encode and 6 GB: the longest classical cell);
@@ -74,12 +104,12 @@ MAIN = Suite(
         ("webp", {"method": 5}),
         ("webp", {"method": 5, "framing": "stream"}),  # method 6 (the full suite's too) costs 23x the time for 0.7% fewer bytes
         ("bican", {"entropy_coded": False}),
-        ("bican", {"entropy_coded": True}),
-        # Three rates, 0.28-0.97 bpp: lam=0.013 (1.23 bpp, 390 s of training and coding) is in the full suite.
-        *[("hyperprior", {"lam": lam}) for lam in (0.00045, 0.0018, 0.0067)],
+        ("bican", {"entropy_coded": True}, JUDGE_SEEDS),
+        # Two rates, 0.28 and 0.97 bpp: lam=0.0018 (0.55 bpp, 306 s) and lam=0.013 (1.23 bpp, 390 s) are in
+        # the full suite, to leave the main job time for the seeds.
+        *[("hyperprior", {"lam": lam}) for lam in (0.00045, 0.0067)],
         ("pca-cnn", {"step": 0.8}),
         ("pca-cnn", {"step": 0.4}),
-        ("pca-cnn", {"step": 0.18}),
         ("pca-cnn", {"step": 0.08}),
         ("brotli", {"framing": "whole"}),  # per image (110 s, 1.6 bits/pixel) in the full suite
         ("ar-mnist", {"k": 10}),
@@ -91,14 +121,13 @@ MAIN = Suite(
         # against method 5's 8,248,982 B, in 28 s against 258 s); PPMd variant I, order 4, 256 MiB.
         *[("zpaq", {"method": 3, "framing": f}) for f in ("whole", "per-image")],
         *[("ppmd", {"variant": "I", "order": 4, "mem": 256, "framing": f}) for f in ("whole", "per-image")],
-        ("distilled", {"images_per_class": 10}),
-        ("distilled", {"images_per_class": 1}),
-        *[("compressed-kmedoids", {"budget_bytes": b}) for b in (4_000, 16_000, 64_000)],
-        ("kmedoids-coreset", {"per_class": 1}),
-        ("kmedoids-coreset", {"per_class": 10}),
-        ("kmedoids-coreset", {"per_class": 50}),
+        # Every dataset codec under three seeds: the learned ones (distillation, LGC) under three judges of
+        # one trained model; the selections under three seeds of their draw and their judge.
+        ("distilled", {"images_per_class": 10}, JUDGE_SEEDS),
+        ("distilled", {"images_per_class": 1}, JUDGE_SEEDS),
+        *[("compressed-kmedoids", {"budget_bytes": b}, ALL_SEEDS) for b in (4_000, 16_000, 64_000)],
+        *[("kmedoids-coreset", {"per_class": k}, ALL_SEEDS) for k in (1, 10, 50)],
         ("webp-lossy", {"quality": 1}),
-        ("webp-lossy", {"quality": 10}),
         ("webp-lossy", {"quality": 50}),
         ("webp-lossy", {"quality": 90}),
         *_framings("lzma"),
@@ -124,9 +153,9 @@ MAIN = Suite(
         ("jpegls", {"framing": "stream"}),
         ("jpeg2000", {"resolutions": 1, "framing": "stream"}),
         ("avif", {"framing": "stream"}),
-        ("full-train-set", {"byte_codec": "lzma"}),
-        *[("random-subset", {"per_class": k, "seed": s}) for k in (1, 10, 50) for s in (0, 1, 2)],
-        *[("compressed-random", {"budget_bytes": 16_000, "seed": s}) for s in (0, 1, 2)],
+        ("full-train-set", {"byte_codec": "lzma"}, ALL_SEEDS),
+        *[("random-subset", {"per_class": k}, ALL_SEEDS) for k in (1, 10, 50)],
+        ("compressed-random", {"budget_bytes": 16_000}, ALL_SEEDS),
         ("png", {}),
         *_framings("gzip"),
         *_framings("bz2"),

@@ -30,7 +30,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -239,8 +239,10 @@ def score_key(images: np.ndarray, labels: np.ndarray, ctx: RunContext) -> str:
 
 
 def score_training_set(images: np.ndarray, labels: np.ndarray, ctx: RunContext) -> ClassifierScore:
-    """Test accuracy of the classifier trained on (images, labels); cached in ctx.cache_dir/classifier."""
+    """Test accuracy of the classifier trained on (images, labels) under the judge's seed
+    (`RunContext.judge_training_seed`); cached in ctx.cache_dir/classifier."""
     images, labels = check_labelled_set(images, labels)
+    ctx = replace(ctx, seed=ctx.judge_training_seed, judge_seed=None)
     path = Path(ctx.cache_dir) / "classifier" / f"score-{score_key(images, labels, ctx)}.json"
     if (score := _cached_score(path)) is not None:
         return score

@@ -277,7 +277,9 @@ def full_data_accuracy(frame: pd.DataFrame, scale: float) -> FullAccuracy:
         if len(rows):
             codecs = ", ".join(dict.fromkeys(rows["codec"]))
             label = "the lossless rows" if role is None else f"the {codecs} row{'s' if len(rows) > 1 else ''}"
-            return FullAccuracy(scale * rows["accuracy"].median(), label)
+            if len(rows) > 1:  # several seeds (or repetitions) of the ceiling: their mean
+                label += f", the mean of {len(rows)}"
+            return FullAccuracy(scale * rows["accuracy"].mean(), label)
     return FullAccuracy(None, "")
 
 

@@ -15,6 +15,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -24,6 +25,7 @@ from tqdm import tqdm
 from bench.api.codec import Codec, DatasetCodec, ImageCodec, RunContext
 from bench.api.identity import code_version, content_key
 from bench.api.registry import BrokenConfig, config_label, create_codec, get_entry, report_columns
+from bench.api.suites import Seeding
 from bench.data.idx import to_idx
 from bench.errors import CodecUnavailable, one_line
 from bench.learn import classifier
@@ -44,6 +46,8 @@ class Cell:
     key: str = ""
     #: The seed of this cell: the codec's training seed and the judge's (`--seeds`); None: the run's.
     seed: int | None = None
+    #: The judge's seed where only the judge's varies (a suite's `JUDGE_SEEDS`); None: `seed`.
+    judge_seed: int | None = None
 
     @property
     def param_dict(self) -> dict:
@@ -56,6 +60,7 @@ class Cell:
 
 def cell_key(cell: Cell, data_digest: str, ctx: RunContext) -> str:
     """Content hash of everything that determines a cell's result, independent of run order."""
+    judged_apart = {} if cell.judge_seed is None else {"judge_seed": cell.judge_seed}  # other cells keep their keys
     return content_key({
         "codec": cell.codec,
         "params": cell.param_dict,
@@ -67,27 +72,34 @@ def cell_key(cell: Cell, data_digest: str, ctx: RunContext) -> str:
         "profile": ctx.profile,
         "device": ctx.device,
         "seed": ctx.seed if cell.seed is None else cell.seed,
+        **judged_apart,
     }, length=20)
 
 
 def plan(configs: list[tuple[str, dict]], split: str, limit: int | None, repeat: int, ctx: RunContext,
-         seeds: list[int] | None = None) -> list[Cell]:
-    """Every cell of the run, keyed: each configuration under each seed (default: the run's one), each
-    repetition. A seed is a cell of its own, resumable and cached by content like any other."""
+         seeding: Seeding | Mapping[str, Seeding] | None = None) -> list[Cell]:
+    """Every cell of the run, keyed: each configuration under each of its seeds (`seeding`: one for every
+    configuration, or by configuration label; default: the run's seed), each repetition. A seed is a
+    cell of its own, resumable and cached by content like any other."""
     digest = ctx.split(split, limit).digest
     cells = []
     for name, params in configs:
-        for seed in seeds or [None]:
+        chosen = seeding if seeding is None or isinstance(seeding, Seeding) else seeding.get(config_label(name, params))
+        for seed in chosen.seeds if chosen else [ctx.seed]:
+            other = None if seed == ctx.seed else seed
+            seeds = {"judge_seed": other} if chosen and chosen.judge_only else {"seed": other}
             for rep in range(repeat):
-                cell = Cell(name, tuple(sorted(params.items())), split, limit, rep,
-                            seed=None if seed == ctx.seed else seed)
+                cell = Cell(name, tuple(sorted(params.items())), split, limit, rep, **seeds)
                 cells.append(Cell(**{**cell.__dict__, "key": cell_key(cell, digest, ctx)}))
     return cells
 
 
 def cell_context(cell: Cell, ctx: RunContext) -> RunContext:
-    """The run's context with the cell's seed: its codec trains and its judge trains under it."""
-    return ctx if cell.seed is None or cell.seed == ctx.seed else dataclasses.replace(ctx, seed=cell.seed)
+    """The run's context with the cell's seeds: its codec trains under `seed`, its judge under
+    `judge_seed` (else `seed`)."""
+    if cell.seed is None and cell.judge_seed is None:
+        return ctx
+    return dataclasses.replace(ctx, seed=ctx.seed if cell.seed is None else cell.seed, judge_seed=cell.judge_seed)
 
 
 def learned_from_train(codec: Codec) -> bool:
@@ -207,6 +219,7 @@ def _row_header(codec: str, label: str, params: dict, split: str, repetition: in
         "node": socket.gethostname(),  # the machine the cell ran on (a cluster has several)
         "profile": ctx.profile,
         "seed": ctx.seed,
+        "judge_seed": ctx.judge_training_seed,
         "torch_version": library_versions()["torch"],
         "git_sha": git_sha(),
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -281,8 +294,10 @@ def run_cell(cell: Cell, ctx: RunContext, position: int = 0) -> dict:
 
 
 def summary_line(row: dict) -> str:
-    # A seed other than 0 is named: under --seeds one configuration has a line per seed.
+    # A seed other than 0 is named: under several seeds one configuration has a line per seed.
     config = row["config"] + (f" seed {row['seed']}" if row.get("seed") else "")
+    if row.get("judge_seed") not in (None, row.get("seed")):
+        config += f" judge {row['judge_seed']}"
     if row["status"] == "skipped":
         return f"{config:<32} {row['split']:<5} SKIPPED {row['error']}"
     if row["status"] != "ok":

@@ -23,7 +23,7 @@ COLUMNS = [
     "raw_bytes", "payload_bytes", "model_bytes", "total_bytes", "bpp", "ratio",
     "mse", "psnr", "lossless_ok", "accuracy",
     "fit_s", "enc_s", "dec_s", "wall_s", "images_per_s", "enc_images_per_s", "dec_images_per_s",
-    "device", "device_name", "profile", "seed", "torch_version", "git_sha", "started_at", "command",
+    "device", "device_name", "profile", "seed", "judge_seed", "torch_version", "git_sha", "started_at", "command",
     "run_id", "cell_key", "status", "error",
 ]
 

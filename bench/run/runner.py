@@ -14,18 +14,18 @@ from bench.run.results import ResultsStore
 
 
 def run(configs, *, split: str, limit: int | None, repeat: int, ctx: RunContext, out_dir, resume: bool,
-        echo=print, executor=None, seeds: list[int] | None = None) -> ResultsStore:
+        echo=print, executor=None, seeding=None) -> ResultsStore:
     """Run every cell not already done (with `resume`), appending each row as it finishes.
 
     `configs`: `(name, params)` pairs and `BrokenConfig` placeholders (`parse_spec(..., broken=True)`),
-    which become failed rows at once."""
+    which become failed rows at once. `seeding`: the seeds each configuration runs under (`plan`)."""
     store = ResultsStore(out_dir, resume=resume)
     done = store.done_keys() if resume else set()
     for broken in (c for c in configs if isinstance(c, BrokenConfig)):
         row = broken_row(broken, split, ctx)
         store.append(row)
         echo(summary_line(row))
-    cells = plan([c for c in configs if not isinstance(c, BrokenConfig)], split, limit, repeat, ctx, seeds)
+    cells = plan([c for c in configs if not isinstance(c, BrokenConfig)], split, limit, repeat, ctx, seeding)
     todo = [cell for cell in cells if cell.key not in done]
     store.order = [cell.key for cell in cells]
     for row in (executor or LocalExecutor()).run(todo, ctx):

@@ -24,18 +24,6 @@ from .calibration import calibration_seconds
 from .conftest import QUICK, one_cpu_thread
 
 
-def one_per_code_path(configs):
-    """Every configuration but the repeats that differ from an earlier one only by `seed` (another
-    random subset, the same code and the same amount of work: 24 of the 127, about 100 s of CI)."""
-    seen, kept = set(), []
-    for name, params in configs:
-        key = config_label(name, {k: v for k, v in params.items() if k != "seed"})
-        if key not in seen:
-            seen.add(key)
-            kept.append((name, params))
-    return kept
-
-
 def timed_configurations():
     """The main suite's configurations, and the first registered configuration of every other (codec,
     framing): a rate or quality sweep is one code path with other numbers (jpeg's seven qualities, JPEG
@@ -51,7 +39,7 @@ def timed_configurations():
             paths.add((name, full.get("framing")))
             paths.add((name, params.get("framing")))
             chosen.append((name, params))
-    return one_per_code_path(chosen)
+    return chosen
 
 
 CONFIGS = timed_configurations()

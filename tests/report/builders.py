@@ -92,6 +92,7 @@ def open_in_chromium(page_path: Path, screenshot: Path) -> dict:
                 "els => els.map(e => { const img = e.querySelector('img');"
                 " return {id: e.dataset.figure, drawn: !!img && img.complete && img.naturalWidth > 100}; })")
             seen["size_rows"] = page.locator("table.sizes tbody tr.row").count()
+            seen["size_texts"] = page.locator("table.sizes tbody tr.row").all_inner_texts()
             seen["size_kinds"] = page.eval_on_selector_all("table.sizes tbody[data-kind]",
                                                            "els => els.map(e => e.dataset.kind)")
             seen["container_rows"] = page.locator("table.containers tbody tr").count()
@@ -103,6 +104,7 @@ def open_in_chromium(page_path: Path, screenshot: Path) -> dict:
             seen["pareto_key"] = page.locator("[data-figure-key='compression-vs-accuracy']").count()
             seen["verdict_kinds"] = page.eval_on_selector_all("table[data-verdict] tr[data-verdict-kind]",
                                                               "els => els.map(e => e.dataset.verdictKind)")
+            seen["verdict_texts"] = page.locator("table[data-verdict] tr[data-verdict-kind]").all_inner_texts()
             seen["anchors"] = page.locator("table[data-verdict] tr[data-anchor]").all_inner_texts()
             seen["accuracy_caption"] = page.locator("#fig-compression-vs-accuracy figcaption").inner_text()
             page.screenshot(path=str(screenshot), full_page=True)

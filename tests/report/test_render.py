@@ -123,14 +123,15 @@ def test_a_small_real_run_renders_a_report_chromium_loads(tmp_path):
     run_dir = tmp_path / "run"
     codecs = "raw,gzip,webp-lossy:quality=10:framing=per-image,random-subset:per_class=1,full-train-set"
     # Smoke profile: each downstream classifier trains for seconds (three training sets: the WebP
-    # reconstruction, the random subset, the 200 training images of the ceiling).
-    assert main(["run", "--codecs", codecs, "--split", "all", "--limit", "200", "--profile", "smoke",
+    # reconstruction, the random subset, the 200 training images of the ceiling), under two seeds each.
+    assert main(["run", "--codecs", codecs, "--split", "all", "--limit", "200", "--profile", "smoke", "--seeds", "2",
                  "--cache-dir", str(tmp_path / "cache"), "--out", str(run_dir)]) == 0
     report = run_dir / "report.html"
     assert report.is_file()  # `bench run` ends by rendering the report
     table = pd.read_parquet(run_dir / "results.parquet")
-    # random-subset runs its three seeds; the four lossless rows are raw and gzip in both framings.
-    assert table["accuracy"].notna().sum() == 5 and set(table["kind"]) == {"lossless", "lossy", "dataset"}
+    # Seven configurations (the four lossless rows are raw and gzip in both framings), a row each per seed.
+    assert len(table) == 14 and table["accuracy"].notna().sum() == 6
+    assert set(table["kind"]) == {"lossless", "lossy", "dataset"}
 
     screenshot = tmp_path / "report.png"
     seen = open_in_chromium(report, screenshot)
@@ -148,14 +149,18 @@ def test_a_small_real_run_renders_a_report_chromium_loads(tmp_path):
     assert "0.919 bpp" in seen["anchors"][0] and "0.919 bpp" in seen["accuracy_caption"]
     assert seen["nav"] == [f"#{s}" for s in seen["sections"]]
     assert seen["size_kinds"] == ["lossless", "lossy", "dataset"]  # one table, grouped by kind
-    assert seen["size_rows"] == len(table) == 9
+    assert seen["size_rows"] == 7  # a row per configuration: its seeds summarised
+    # Where the judge ran under both seeds, the accuracy reads mean ± sd (n); the verdict's dataset lines too.
+    judged = [text for text in seen["size_texts"] if text.split()[0].startswith(("webp-lossy", "random", "full"))]
+    assert len(judged) == 3 and all(" ± " in text and "(2)" in text for text in judged), judged
+    assert all("2 seeds" in text for text in seen["verdict_texts"] if "accuracy within" in text)
     # One container table: split `all` limited to 200 images is the 200 training images the dataset codecs
-    # code too; the original, the WebP output and the four decoded training sets.
-    assert seen["container_rows"] == 6, seen["container_rows"]
+    # code too; the original, the WebP output and the two decoded training sets (one per configuration).
+    assert seen["container_rows"] == 4, seen["container_rows"]
     assert seen["pareto_key"] == 1
     assert seen["budget_rows"] == len(dataset_frontier.BUDGETS)  # the equal-bytes table of the dataset codecs
     assert "Classifier protocol" in seen["protocol"] and "60,000 training images" in seen["protocol"]
-    assert "(from the full-train-set row)" in seen["protocol"]
+    assert "(from the full-train-set rows, the mean of 2)" in seen["protocol"]
     assert seen["concurrency"].startswith(("Concurrency:", "The table does not record"))
     assert screenshot.stat().st_size > 50_000
     if os.environ.get("REPORT_SCREENSHOT"):  # to look at it: REPORT_SCREENSHOT=/tmp/report.png
