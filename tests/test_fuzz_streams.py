@@ -51,6 +51,7 @@ CODECS = {
     "local-ar": ("local-ar", {}, "sealed"),
     "deep-ar": ("deep-ar", {}, "sealed"),
     "weightless": ("weightless", {}, "sealed"),
+    "weightless-cm": ("weightless-cm", {}, "sealed"),
     "lgc": ("lgc", {"width": 8}, "sealed"),
     "kmedoids-coreset": ("kmedoids-coreset", {"per_class": 1}, "sealed"),
     "random-subset": ("random-subset", {"per_class": 1}, "sealed"),

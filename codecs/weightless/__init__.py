@@ -230,3 +230,7 @@ class WeightlessCodec(ImageCodec):
         pixels = self._stats["n_images"] * SIDE * SIDE
         columns = entropy.code_length_columns(self._stats["ideal_bits"], self._stats["stream_bytes"], pixels)
         return {**columns, "update_s": self._stats["update_s"], "n_chunks": self._stats["n_chunks"]}
+
+
+# The context-mixing learner registers beside it (`weightless-cm`).
+from . import context_mixing  # noqa: E402, F401
