@@ -26,6 +26,7 @@ from bench.report.rows import (
     summarise,
     with_extra_tables,
 )
+from bench.report.tables import accuracy_text, fmt
 
 #: How close to the full-data accuracy (percentage points) a configuration must come to be "as good".
 WITHIN_POINTS = 1.0
@@ -39,12 +40,9 @@ def _pick(rows: pd.DataFrame, full_percent: float | None) -> tuple[pd.Series, bo
         close = rows[reach >= full_percent - WITHIN_POINTS]
         if len(close):
             return close.sort_values("head_bpp").iloc[0], True
-        return rows.sort_values(["accuracy_pct", "head_bpp"], ascending=[False, True]).iloc[0], False
+        mean = rows["accuracy_mean_pct"].fillna(rows["accuracy_pct"])
+        return rows.assign(mean=mean).sort_values(["mean", "head_bpp"], ascending=[False, True]).iloc[0], False
     return rows.sort_values("head_bpp").iloc[0], True
-
-
-def _fmt(value, spec: str) -> str:
-    return "–" if value is None or (isinstance(value, float) and not np.isfinite(value)) else format(value, spec)
 
 
 def headline_markdown(source: str | os.PathLike, extra_tables: list | None = None) -> str:
@@ -75,7 +73,7 @@ def verdict_markdown(summary: pd.DataFrame) -> list[str]:
         cells = [v["kind"], v["what"], v["images"],
                  f"`{classical['config']}`" if classical else "–", classical["text"] if classical else "–",
                  f"`{neural['config']}`" if neural else "–", neural["text"] if neural else "–",
-                 _fmt(neural["model_bytes"], ",.0f") if neural else "–", weighted["text"] if weighted else "–",
+                 fmt(neural["model_bytes"], ",.0f") if neural else "–", weighted["text"] if weighted else "–",
                  ratio, v["outcome"]]
         lines.append("| " + " | ".join(cells) + " |")
     for a in verdict.pending_anchors(summary):
@@ -99,10 +97,10 @@ def family_markdown(summary: pd.DataFrame, full, device: str) -> list[str]:
         held = " ‡" if row["held_out"] else ""
         psnr = row["head_psnr"] if row["kind"] == "lossy" else np.nan
         lines.append(
-            f"| {family} | {row['kind']} | `{row['config']}`{'' if close else ' †'} | {_fmt(payload, ',.0f')}{held} "
-            f"| {_fmt(row['model_bytes'], ',.0f')} | {_fmt(row['head_bpp'], '.3f')}{held} | {_fmt(psnr, '.2f')} "
-            f"| {_fmt(row['accuracy_pct'], '.2f')} | {_fmt(row['enc_images_per_s'], ',.0f')} "
-            f"| {_fmt(row['dec_images_per_s'], ',.0f')} |")
+            f"| {family} | {row['kind']} | `{row['config']}`{'' if close else ' †'} | {fmt(payload, ',.0f')}{held} "
+            f"| {fmt(row['model_bytes'], ',.0f')} | {fmt(row['head_bpp'], '.3f')}{held} | {fmt(psnr, '.2f')} "
+            f"| {accuracy_text(row)} | {fmt(row['enc_images_per_s'], ',.0f')} "
+            f"| {fmt(row['dec_images_per_s'], ',.0f')} |")
     bar = f"{full.percent:.2f}%" if full.percent is not None else "not in this table"
     lines += ["", f"Accuracy bar: within {WITHIN_POINTS:g} point of the judge's accuracy on the real training "
                   f"images ({bar}, {full.source or 'no such row'}); † never reaches it (most accurate "

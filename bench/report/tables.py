@@ -19,6 +19,14 @@ def fmt(value, spec: str, missing: str = "–") -> str:
         return "∞"
     return format(value, spec)
 
+def accuracy_text(r) -> str:
+    """A summary row's accuracy in percent as every table prints it: over several seeds or repetitions
+    of one run `mean ± sd (n)`, else the value, with the codec's own spread where it reports one."""
+    if r.get("n_reps", 1) > 1 and not np.isnan(r.get("accuracy_sd_pct", np.nan)):
+        return f"{r['accuracy_mean_pct']:.2f} ± {r['accuracy_sd_pct']:.2f} ({int(r['n_reps'])})"
+    spread = r.get("accuracy_std_pct", np.nan)
+    return fmt(r["accuracy_pct"], ".2f") + (f" ± {spread:.2f}" if not np.isnan(spread) and spread > 0 else "")
+
 
 def fmt_int(value) -> str:
     return fmt(value if value is None or np.isnan(value) else int(round(value)), ",d")
@@ -46,14 +54,7 @@ def size_table(frame: pd.DataFrame, split: str) -> dict:
         group = rows[rows["kind"] == kind].sort_values(["head_bpp", "total_bytes", "config"], na_position="last")
         body = []
         for _, r in group.iterrows():
-            accuracy = fmt(r["accuracy_pct"], ".2f")
-            if r["accuracy_from_full"]:
-                accuracy += "†"
-            elif r.get("n_reps", 1) > 1 and not np.isnan(r.get("accuracy_sd_pct", np.nan)):
-                # Several seeds or repetitions of one run: mean ± standard deviation (n).
-                accuracy = f"{r['accuracy_mean_pct']:.2f} ± {r['accuracy_sd_pct']:.2f} ({int(r['n_reps'])})"
-            elif not np.isnan(r["accuracy_std_pct"]) and r["accuracy_std_pct"] > 0:
-                accuracy += f" ± {r['accuracy_std_pct']:.2f}"
+            accuracy = fmt(r["accuracy_pct"], ".2f") + "†" if r["accuracy_from_full"] else accuracy_text(r)
             held = bool(r["held_out"])
             exact_on = r["exact_source"] if isinstance(r["exact_source"], str) else ""
             family = f"{r['family']} (exact on {exact_on})" if exact_on else r["family"]

@@ -55,11 +55,15 @@ def bands(name: str) -> tuple[float, float]:
 FLOAT_SIMD_CODECS = {"jxl", "jxl-lossy", "avif", "avif-lossy", "jpeg2000-lossy"}
 
 
+#: Neural codecs whose every step is integer arithmetic (no float, no BLAS): pinned to the byte too.
+INTEGER_CODECS = {"weightless-cm"}
+
+
 def is_exact(name: str) -> bool:
     """Classical codecs (baselines/) are deterministic programs: their output is pinned to the byte."""
     entry = get_entry(name)
-    return (entry.cls.__module__.startswith("bench_baselines") and entry.kind != "dataset"
-            and name not in FLOAT_SIMD_CODECS)
+    return name in INTEGER_CODECS or (entry.cls.__module__.startswith("bench_baselines") and entry.kind != "dataset"
+                                      and name not in FLOAT_SIMD_CODECS)
 
 
 def golden_values(codec, test, train) -> dict:
