@@ -87,6 +87,6 @@ def test_damaged_or_forged_streams_fail_in_one_line(encoded, digits):
         with pytest.raises(CorruptStreamError) as error:
             context_mixing.decode(data)
         assert str(error.value).startswith("weightless-cm: ") and "\n" not in str(error.value)
-    older = b"WCM0" + encoded[4:]
-    with pytest.raises(CorruptStreamError, match="not a WCM1 stream"):
+    older = b"WCM1" + encoded[4:]  # the first model's streams
+    with pytest.raises(CorruptStreamError, match="not a WCM2 stream"):
         context_mixing.decode(older)

@@ -4,9 +4,12 @@
 // A pixel is coded as binary decisions: "is it 0?" (node 0), then, for a non-zero value, its eight
 // bits from the most significant (tree nodes 1..255: the bits seen so far, behind a leading 1).
 // Each decision's probability comes from three learned stages, all updated after the decision:
-//   1. context models: for each of the contexts below (exact neighbouring values, their gradients,
-//      the position in the 28x28 frame, quantised neighbourhoods), a hashed slot per (context, node)
-//      holding an adaptive probability and how often it was seen (rate 1/(n + 1.6));
+//   1. context models: for each of the contexts below (exact neighbouring values, their gradients
+//      and linear predictions, the position in the 28x28 frame, quantised neighbourhoods, the shape
+//      of the non-zero neighbours), a slot per (context, node) holding an adaptive probability and
+//      how often it was seen (rate 1/(n + 1.6)). A context's slots lie in two 64-byte buckets, one
+//      for the zero decision and the value's first four bits, one for its last four, so a pixel
+//      costs two cache lines per context (prefetched) instead of nine scattered slots;
 //   2. mixers: small online networks (logistic mixing, one weight per input), each choosing its
 //      weights by another context; a second layer mixes their outputs;
 //   3. secondary estimation (adaptive probability maps) refining the mixed probability in
@@ -112,6 +115,8 @@ struct Mixer {
   const int *x = nullptr;
   int count = 0, chosen = 0, p = 2048;
 
+  // rate: the learning rate in 1/16384ths of the error; small: the stream is long and stationary
+  // (rate 4 coded the test images 5% smaller than 64, 1.8% smaller than 16; docs/codecs.md).
   Mixer(int inputs_, int contexts_, int rate_, int initial)
       : inputs(inputs_), contexts(contexts_), rate(rate_), weights(size_t(inputs_) * contexts_, initial) {}
 
@@ -129,7 +134,7 @@ struct Mixer {
   void update(int bit) {
     int error = ((bit << 12) - p) * rate;
     int *w = &weights[size_t(chosen) * inputs];
-    for (int i = 0; i < count; i++) w[i] += (x[i] * error + 512) >> 10;
+    for (int i = 0; i < count; i++) w[i] += (x[i] * error + 8192) >> 14;
   }
 };
 
@@ -161,10 +166,13 @@ struct ProbabilityMap {  // per context, 33 knots over the stretched input proba
 
 // ---- the model ----------------------------------------------------------------------------------
 
-constexpr int N_CONTEXTS = 24;
-constexpr int N_INPUTS = 2 * N_CONTEXTS + 1;
-constexpr int N_MIXERS = 5;
-constexpr int MIXER_CONTEXTS[N_MIXERS] = {16, 28, 28, 9, 64};  // per node
+constexpr int N_CONTEXTS = 37;
+constexpr int N_INPUTS = N_CONTEXTS + 1;
+constexpr int N_MIXERS = 6;
+// Per node, the contexts each mixer chooses its weights by: the two nearest values (coarse), the row,
+// the column, the count of non-zero neighbours, gradient and maximum, the shape of 8 neighbours.
+constexpr int MIXER_CONTEXTS[N_MIXERS] = {16, 28, 28, 9, 64, 256};
+constexpr int MIXER_RATE = 4, FINAL_RATE = 4;
 constexpr int PAD = 3;
 constexpr int WIDTH = SIDE + 2 * PAD;
 
@@ -176,12 +184,13 @@ class Model {
       : flags_(flags),
         mask_((1u << table_bits) - 1),
         tables_(N_CONTEXTS, std::vector<uint32_t>(size_t(1) << table_bits, FRESH_SLOT)),
-        final_(N_MIXERS + 1, NODES, 2, (1 << 16) / N_MIXERS),
+        final_(N_MIXERS + 1, NODES, FINAL_RATE, (1 << 16) / N_MIXERS),
         map_neighbours_(NODES * 256, 7),
         map_exact_(1 << 16, 7),
         map_position_(NODES * PIXELS, 7),
         canvas_(WIDTH * (SIDE + PAD), 0) {
-    for (int m = 0; m < N_MIXERS; m++) mixers_.emplace_back(N_INPUTS, NODES * MIXER_CONTEXTS[m], 4, (1 << 16) / 8);
+    for (int m = 0; m < N_MIXERS; m++)
+      mixers_.emplace_back(N_INPUTS, NODES * MIXER_CONTEXTS[m], MIXER_RATE, (1 << 16) / 8);
   }
 
   void start_image() { std::fill(canvas_.begin(), canvas_.end(), 0); }
@@ -228,30 +237,62 @@ class Model {
     *h++ = H(22, nonzero, high, top >> 3, c >> 2);
     *h++ = H(24, H(w >> 5, n >> 5, nw >> 5, ne >> 5), H(ww >> 5, nn >> 5, nne >> 5, nnw >> 5), nee >> 5, nww >> 5);
     *h++ = H(11, 0);  // the node alone
+    // Linear predictions of the value (exact), each beside a coarse neighbour.
+    int med = std::min(std::max(std::min(w, n), w + n - nw), std::max(w, n));  // LOCO-I's median predictor
+    *h++ = exact ? H(31, clamp255(n + ne - nne), w >> 4) : 0;
+    *h++ = exact ? H(32, clamp255(w + ne - n), n >> 4) : 0;
+    *h++ = exact ? H(33, (w + n + 1) >> 1, nw) : 0;
+    *h++ = exact ? H(34, clamp255(2 * n - nn), w) : 0;
+    *h++ = exact ? H(35, clamp255(2 * w - ww), n) : 0;
+    *h++ = exact ? H(36, med, (std::abs(w - nw) + std::abs(n - nw) + std::abs(ne - n)) >> 3) : 0;
+    // Wider exact neighbourhoods: along the column, along the row, up and to the right.
+    *h++ = exact ? H(41, H(w, nw, n, ne), nne, nn, ww) : 0;
+    *h++ = exact ? H(42, n, nn, nnn) : 0;
+    *h++ = exact ? H(43, w, ww, www) : 0;
+    *h++ = exact ? H(44, ne, nee, nne, nnee) : 0;
+    *h++ = position ? H(45, r, exact ? w : w >> 5, exact ? n : n >> 5) : 0;
+    // The shape: which of the 12 nearest coded pixels are not background.
+    int shape = (w > 0) | (ww > 0) << 1 | (www > 0) << 2 | (nww > 0) << 3 | (nw > 0) << 4 | (n > 0) << 5 |
+                (ne > 0) << 6 | (nee > 0) << 7 | (nnw > 0) << 8 | (nn > 0) << 9 | (nne > 0) << 10 | (nnn > 0) << 11;
+    *h++ = H(51, shape, position ? r >> 2 : 0, position ? c >> 2 : 0);
+    *h++ = H(52, shape, w >> 3, n >> 3);
     selectors_[0] = (w >> 6) * 4 + (n >> 6);
     selectors_[1] = std::min(27, r);
     selectors_[2] = c;
     selectors_[3] = nonzero;
     selectors_[4] = (grad >> 4) * 4 + (top >> 6);
+    selectors_[5] = shape & 255;
     neighbours_ = (w >> 4) * 16 + (n >> 4);
     exact_pair_ = H(w, n);
   }
 
   // P(bit = 1) of the decision at `node`, 12 bits.
   int p(int node) {
+    // A context's first bucket holds node 0 (is it 0?) and nodes 1..15 (the first four bits); once
+    // those are known (node 16..31), its second bucket holds the tree below them.
+    if (node == 0 || (node >= 16 && node < 32)) {
+      uint32_t *bucket = node == 0 ? first_ : second_;
+      for (int j = 0; j < N_CONTEXTS; j++) {
+        bucket[j] = (mix32(contexts_[j] + uint32_t(node) * 0x2545F491u) & mask_) & ~15u;
+        __builtin_prefetch(&tables_[j][bucket[j]]);
+      }
+    }
+    int in_bucket = node;
+    if (node >= 16) {
+      int below = 27 - __builtin_clz(uint32_t(node));  // bits known beyond the first four
+      in_bucket = (node & ((1 << below) - 1)) | (1 << below);
+    }
     int *x = inputs_;
     for (int j = 0; j < N_CONTEXTS; j++) {
-      slots_[j] = &tables_[j][mix32(contexts_[j] + uint32_t(node) * 0x2545F491u) & mask_];
+      slots_[j] = &tables_[j][(node < 16 ? first_[j] : second_[j]) + uint32_t(in_bucket)];
       uint32_t s = *slots_[j];
-      int count = slot_count(s), st = stretch(slot_p12(s));
-      *x++ = count ? st : 0;                                 // unseen: no opinion
-      *x++ = count ? (count > 30 ? st : st * count / 32) : 0;  // and the same, trusted as it is seen
+      *x++ = slot_count(s) ? stretch(slot_p12(s)) : 0;  // unseen: no opinion
     }
     *x++ = 256;
     int mixed;
     if (flags_ & FLAG_NO_MIXING) {
       int64_t sum = 0;
-      for (int i = 0; i < N_CONTEXTS; i++) sum += inputs_[2 * i];
+      for (int i = 0; i < N_CONTEXTS; i++) sum += inputs_[i];
       mixed = squash(int(sum / N_CONTEXTS));
     } else {
       for (int m = 0; m < N_MIXERS; m++) {
@@ -294,6 +335,7 @@ class Model {
   std::vector<int> canvas_;
   uint32_t contexts_[N_CONTEXTS];
   uint32_t *slots_[N_CONTEXTS];
+  uint32_t first_[N_CONTEXTS], second_[N_CONTEXTS];
   int inputs_[N_INPUTS], layer_[N_MIXERS + 1], selectors_[N_MIXERS];
   int r_ = 0, c_ = 0, neighbours_ = 0, mixed_ = 2048;
   uint32_t exact_pair_ = 0;
