@@ -27,7 +27,7 @@ def test_the_main_suite_runs_every_codec_with_registered_configurations():
         per_family[name] = per_family.get(name, 0) + 1
     for lossy in ("conv-ae", "pca-cnn", "pca", "webp-lossy", "jpeg"):
         assert per_family[lossy] >= 3, f"{lossy} needs enough points to draw its curve"
-    assert per_family["hyperprior"] == 2  # its two slowest rates left the main job for its seeds' time
+    assert per_family["hyperprior"] == 1  # its slower rates left the main job for the seeds' time
 
 
 def test_the_main_suite_runs_every_dataset_codec_under_three_seeds():

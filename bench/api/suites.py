@@ -105,13 +105,13 @@ MAIN = Suite(
         ("webp", {"method": 5, "framing": "stream"}),  # method 6 (the full suite's too) costs 23x the time for 0.7% fewer bytes
         ("bican", {"entropy_coded": False}),
         ("bican", {"entropy_coded": True}),
-        # Two rates, 0.28 and 0.97 bpp: lam=0.0018 (0.55 bpp, 306 s) and lam=0.013 (1.23 bpp, 390 s) are in
-        # the full suite, to leave the main job time for the seeds.
-        *[("hyperprior", {"lam": lam}) for lam in (0.00045, 0.0067)],
+        # Its cheapest rate, 0.28 bpp, the one that reaches the judge's bar: every other rate (lam=0.0018 at
+        # 0.55 bpp, 306 s; lam=0.0067 at 0.97 bpp, 348 s; lam=0.013 at 1.23 bpp, 390 s) is in the full suite
+        # and results/hyperprior.csv, to leave the main job time for the seeds.
+        ("hyperprior", {"lam": 0.00045}),
         ("pca-cnn", {"step": 0.8}),
         ("pca-cnn", {"step": 0.4}),
         ("pca-cnn", {"step": 0.08}),
-        ("brotli", {"framing": "whole"}),  # per image (110 s, 1.6 bits/pixel) in the full suite
         ("ar-mnist", {"k": 10}),
         ("ar-mnist", {"k": 200}),
         # The strongest classical coders of the same binarised bits: ZPAQ on packed bits, and CCITT G4.
@@ -168,6 +168,9 @@ FULL_SUITE_ONLY = {
     "deep-ar": "coding 70,000 images takes about 43 minutes on one CPU thread (docs/codecs.md)",
     "paq8px": "the user's own binary (skipped where there is none), about 25 images/s each way: 45 minutes "
               "per direction for 70,000 images",
+    "brotli": "its best framing (one stream of all 70,000 images, quality 11, window 2^24) is 9,092,274 B in "
+              "128 s, 13,106 B more than lzma's in 2.3 times its time (results/reference.csv), and one file per "
+              "image is 1.6 bits/pixel in 110 s: the main job's 45 minutes went to the seeds",
     "cmix": "the user's own binary (skipped where there is none), slower still than paq8px",
     "weightless-cm": "coding all 70,000 images and then the test images alone takes 449 s of one core and "
                      "2.6 GB (measured), which the main job's 45 minutes do not hold; its rows are committed "
