@@ -5,7 +5,7 @@ import sys
 
 from setuptools import Extension, setup
 
-CXX_FLAGS = ["/O2", "/std:c++17"] if sys.platform == "win32" else ["-O2", "-std=c++17"]
+CXX_FLAGS = ["/O2", "/std:c++17"] if sys.platform == "win32" else ["-O3", "-std=c++17", "-ffp-contract=off"]
 
 setup(ext_modules=[Extension("bench_codecs.weightless._context_mixing", ["codecs/weightless/context_mixing.cpp"],
                              extra_compile_args=CXX_FLAGS, language="c++")])

@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files, the only one searched "
                             "(else $MNIST_DIR; else ../shared/data/mnist, then the download cache)")
     p_run.add_argument("--cache-dir", default=".cache", help="trained-model cache (default .cache)")
+    p_run.add_argument("--retrain", action="store_true",
+                       help="train every learned codec from scratch, not from its shipped weights (codecs/weights/)")
     p_run.add_argument("--no-report", action="store_true",
                        help="skip rendering DIR/report.html at the end (`bench report DIR` renders it later)")
     p_run.add_argument("-v", "--verbose", action="store_true", help="print the traceback of a failing cell")
@@ -233,7 +235,7 @@ def cmd_run(args) -> int:
         executor = LocalExecutor() if jobs == 1 else ProcessExecutor(jobs)
         where, shown = f"{jobs} job(s) side by side", device_name(device)
     ctx = RunContext(profile=args.profile, device=device, seed=args.seed, data_dir=args.data_dir,
-                     cache_dir=Path(args.cache_dir), verbose=args.verbose)
+                     cache_dir=Path(args.cache_dir), verbose=args.verbose, retrain=args.retrain)
     ctx.split(args.split, args.limit)  # fail fast on missing or corrupt data, before any row
     what = f"suite {args.suite or DEFAULT_SUITE}: " if not args.codecs else ""
     if args.seeds is not None:

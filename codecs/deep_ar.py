@@ -25,16 +25,15 @@ coding form, the likelihood on the training form. What else decides those bits (
 version, CPU instruction set, thread count, GPU model) is recorded in the stream header; a decoder
 with other settings refuses in one line.
 
-Weights: `fit` first looks for a shipped model file (`codecs/weights/`, see `shipped_model`) whose
+Weights: `fit` first looks for a shipped model file (`codecs/weights/`, `bench.learn.shipped`) whose
 recipe matches this codec's parameters, profile, seed and training data; its SHA-256 is checked
-before `torch.load(weights_only=True)`. Otherwise it trains (cached as every learned codec is).
+before `torch.load(weights_only=True)`. Otherwise, or with `bench run --retrain`, it trains (cached
+as every learned codec is).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -56,6 +55,7 @@ from bench.coding.reproducible import check_float_settings, float_settings, torc
 from bench.data.mnist import PIXELS, SIDE
 from bench.errors import BenchError
 from bench.learn.model_cache import load_or_train
+from bench.learn.shipped import find_shipped, write_shipped
 
 MAGIC = b"DAR1"
 #: Bump when the network, its training or its coding form change: a shipped model file records the
@@ -318,28 +318,6 @@ def train_network(images: np.ndarray, settings: DeepArProfile, seed: int, device
     return weights_to_bytes({**architecture(settings), "model_version": MODEL_VERSION}, net)
 
 
-def shipped_model(recipe: dict, directory: Path | None = None) -> tuple[bytes, Path] | None:
-    """The shipped model file whose recipe is exactly `recipe`, checked against its SHA-256; None
-    when no shipped file has that recipe. A file that fails its checksum is refused (one line)."""
-    for card in sorted((directory or WEIGHTS_DIR).glob("*.json")):
-        try:
-            entry = json.loads(card.read_text())
-        except (OSError, ValueError):
-            raise BenchError(f"shipped model card {card} is not valid JSON") from None
-        if entry.get("recipe") != recipe:
-            continue
-        path = card.with_name(entry["file"])
-        if not path.is_file():
-            raise BenchError(f"shipped model file {path} is missing (its card {card.name} names it)")
-        blob = path.read_bytes()
-        digest = hashlib.sha256(blob).hexdigest()
-        if digest != entry.get("sha256"):
-            raise BenchError(f"shipped model file {path} fails its SHA-256 check (expected {entry.get('sha256')}, "
-                             f"got {digest}): it was altered; restore it (git checkout) or retrain")
-        return blob, path
-    return None
-
-
 @register_codec("deep-ar", configs=[{}])
 class DeepAr(RasterArCodec):
     """Gated PixelCNN (vertical + horizontal stacks, dilated, whole causal past) of 8-bit pixels, range-coded; lossless."""
@@ -375,7 +353,7 @@ class DeepAr(RasterArCodec):
     def fit(self, train) -> None:
         ctx = self.ctx
         settings = self.profiles[ctx.profile]
-        shipped = shipped_model(json.loads(json.dumps(self.recipe(train.digest))))  # tuples as JSON lists
+        shipped = None if ctx.retrain else find_shipped(self.recipe(train.digest), WEIGHTS_DIR)
         if shipped is not None:
             blob, path = shipped
             self.model_source = f"shipped {path.name}"
@@ -454,8 +432,6 @@ def ship(profile: str, seed: int = 0, device: str = "cpu", directory: Path | Non
     (`deep-ar-<profile>.pt`) with its card (`.json`: SHA-256, recipe, training time and device)."""
     import time
 
-    import torch
-
     from bench.api.codec import RunContext
     from bench.data.mnist import load_split
 
@@ -465,14 +441,6 @@ def ship(profile: str, seed: int = 0, device: str = "cpu", directory: Path | Non
     started = time.perf_counter()
     blob = train_network(train.images, codec.profiles[profile], seed, device, log=lambda line: print(line, flush=True))
     seconds = time.perf_counter() - started
-    directory = directory or WEIGHTS_DIR
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"deep-ar-{profile}.pt"
-    path.write_bytes(blob)
-    where = torch.cuda.get_device_name(device) if device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)"
-    card = {"file": path.name, "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob),
-            "recipe": json.loads(json.dumps(codec.recipe(train.digest))),
-            "trained": {"device": where, "torch": torch.__version__, "seconds": round(seconds, 1)}}
-    path.with_suffix(".json").write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
-    return path
+    return write_shipped((directory or WEIGHTS_DIR) / f"deep-ar-{profile}.pt", blob, codec.recipe(train.digest),
+                         seconds, device)
 

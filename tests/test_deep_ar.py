@@ -193,6 +193,8 @@ def test_every_shipped_model_file_matches_its_card():
     cards = sorted(deep_ar.WEIGHTS_DIR.glob("*.json"))
     for card_path in cards:
         card = json.loads(card_path.read_text())
+        if card["recipe"]["codec"] != "deep-ar":
+            continue
         blob = (card_path.parent / card["file"]).read_bytes()
         assert hashlib.sha256(blob).hexdigest() == card["sha256"]
         assert len(blob) == card["bytes"] <= 16 * 2**20

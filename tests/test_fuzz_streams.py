@@ -52,6 +52,7 @@ CODECS = {
     "deep-ar": ("deep-ar", {}, "sealed"),
     "weightless": ("weightless", {}, "sealed"),
     "weightless-cm": ("weightless-cm", {}, "sealed"),
+    "learned-cm": ("learned-cm", {}, "sealed"),
     "lgc": ("lgc", {"width": 8}, "sealed"),
     "kmedoids-coreset": ("kmedoids-coreset", {"per_class": 1}, "sealed"),
     "random-subset": ("random-subset", {"per_class": 1}, "sealed"),

@@ -43,6 +43,8 @@ class RunContext:
     data_dir: str | None = None
     cache_dir: Path = field(default_factory=lambda: Path(".cache"))
     verbose: bool = False  # `bench run -v`: print the traceback of a failing cell
+    #: `bench run --retrain`: learned codecs train from scratch instead of taking their shipped weights.
+    retrain: bool = False
 
     def split(self, name: str = "all", limit: int | None = None) -> Split:
         """The run's MNIST data: every part of the harness and every codec reads it through here."""

@@ -33,10 +33,18 @@ def source_digest(paths: Iterable[str | Path]) -> str:
 def module_files(cls: type) -> list[Path]:
     """The files that define a codec: its module, or every module of its package when the module
     lives in a sub-package of a plugin package (e.g. `bench_codecs.weightless.models`): the dotted
-    module name decides, never a folder's name, so an installed copy hashes as the checkout does."""
-    module = sys.modules[cls.__module__]
-    path = Path(inspect.getsourcefile(cls))
-    if cls.__module__.count(".") >= 2 or (module.__spec__ and module.__spec__.submodule_search_locations):
+    module name decides, never a folder's name, so an installed copy hashes as the checkout does.
+    Modules of other codecs it builds on (a class's `code_depends`) count as its own."""
+    files = _defining_files(cls.__module__)
+    for name in getattr(cls, "code_depends", ()):
+        files += [file for file in _defining_files(name) if file not in files]
+    return files
+
+
+def _defining_files(module_name: str) -> list[Path]:
+    module = sys.modules[module_name]
+    path = Path(inspect.getsourcefile(module))
+    if module_name.count(".") >= 2 or (module.__spec__ and module.__spec__.submodule_search_locations):
         return sorted(path.parent.rglob("*.py"))
     return [path]
 

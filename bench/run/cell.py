@@ -73,6 +73,7 @@ def cell_key(cell: Cell, data_digest: str, ctx: RunContext) -> str:
         "device": ctx.device,
         "seed": ctx.seed if cell.seed is None else cell.seed,
         **judged_apart,
+        **({"retrain": True} if ctx.retrain else {}),  # other runs keep their keys
     }, length=20)
 
 

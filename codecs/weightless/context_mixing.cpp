@@ -17,9 +17,10 @@
 // Every computation is integer arithmetic, so encoder and decoder agree bit for bit on any machine.
 // The coded bits go through a 32-bit binary arithmetic coder with 12-bit probabilities.
 //
-// Python: encode(pixels, n_images, flags, table_bits) -> (stream, ideal_bits)
-//         decode(stream, n_images, flags, table_bits) -> pixels
+// Python: encode(pixels, n_images, flags, table_bits, prior=None) -> (stream, ideal_bits)
+//         decode(stream, n_images, flags, table_bits, prior=None) -> pixels
 // `flags` switch ingredients off for the ablation (FLAG_*); a stream is decoded with its own flags.
+// `prior` (the learned codec): a trained network whose prediction is mixed in (see `Prior`).
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -164,6 +165,152 @@ struct ProbabilityMap {  // per context, 33 knots over the stretched input proba
   }
 };
 
+// ---- the offline model: a trained network's prediction, adapting as it codes --------------------
+//
+// The learned codec mixes a trained network's prediction of the pixel (local-ar's: a causal window
+// of the pixels above and to the left, and the position, through a small MLP to 256 values) into
+// the context models. After each pixel its output layer takes one gradient step on the value just
+// coded (dynamic evaluation), so the network adapts to the images as it codes them; the decoder
+// takes the same steps. This part is float arithmetic in a fixed order with this file's own exp,
+// log and erf (a C library's may differ between machines), compiled without contraction into
+// fused multiply-adds: the two sides agree on any IEEE-754 machine.
+
+double exp_fixed(double x) {
+  if (x < -700.0) return 0.0;
+  if (x > 700.0) x = 700.0;
+  double y = x * 1.4426950408889634 + 0.5;
+  int64_t n = int64_t(y);  // floor(y), exactly: toward zero, then one down for a negative fraction
+  if (double(n) > y) n--;
+  double k = double(n);
+  double r = (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10;  // |r| <= ln(2)/2
+  double p = 1.0 / 39916800;  // Taylor to degree 11: error below 1e-14 there
+  for (double d : {3628800.0, 362880.0, 40320.0, 5040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0, 1.0}) p = p * r + 1.0 / d;
+  uint64_t bits = uint64_t(n + 1023) << 52;  // 2^n, a normal double for |n| <= 1011: exact scaling
+  double scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+double log_fixed(double x) {  // x > 0
+  int e;
+  double m = std::frexp(x, &e);
+  if (m < 0.7071067811865476) {
+    m *= 2;
+    e -= 1;
+  }
+  double s = (m - 1) / (m + 1), s2 = s * s;  // ln m = 2 atanh(s), |s| <= 0.172
+  double sum = 1.0 / 17;
+  for (int k = 15; k >= 1; k -= 2) sum = sum * s2 + 1.0 / k;
+  return e * 0.6931471805599453 + 2 * s * sum;
+}
+
+double erf_fixed(double x) {  // Abramowitz and Stegun 7.1.26: absolute error below 1.5e-7
+  double a = std::fabs(x), t = 1 / (1 + 0.3275911 * a);
+  double y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t *
+                     exp_fixed(-a * a);
+  return x < 0 ? -y : y;
+}
+
+inline float gelu(float x) { return float(0.5 * x * (1 + erf_fixed(x * 0.7071067811865476))); }
+
+// The dense products, compiled twice (AVX2 where the CPU has it, SSE2 otherwise): each output is its
+// own sum in input order on either path, so the two compute the same bits.
+__attribute__((target_clones("avx2", "default"))) void accumulate(float *out, const float *in, const float *w,
+                                                                  int n_in, int n_out) {
+  for (int i = 0; i < n_in; i++) {
+    float x = in[i];
+    const float *row = w + size_t(i) * n_out;
+    for (int j = 0; j < n_out; j++) out[j] += x * row[j];
+  }
+}
+
+__attribute__((target_clones("avx2", "default"))) void descend(float *w, const float *in, const float *step,
+                                                               int n_in, int n_out) {
+  for (int i = 0; i < n_in; i++) {
+    float x = in[i];
+    float *row = w + size_t(i) * n_out;
+    for (int j = 0; j < n_out; j++) row[j] -= x * step[j];
+  }
+}
+
+struct Prior {
+  // The network (local-ar's CausalNet): window bytes (1/255 folded in) and the position's share of
+  // the first layer as one bias row per position, `layers` residual blocks, 256 logits.
+  int rows_above, half_width, left, size, hidden, layers;
+  float rate;  // dynamic evaluation's learning rate (0: the network stays as trained)
+  std::vector<int> offsets;  // (PIXELS, size) frame cells of each position's window
+  std::vector<float> first, bias, block_w, block_b, out_w, out_b;
+  std::vector<uint8_t> frame;  // the image so far, zero-padded
+  std::vector<float> a, h, q;
+  std::vector<double> cum;
+  int width = 0, t = 0;
+  bool busy = false;  // a window with a non-zero pixel: the network is asked (else the position alone)
+
+  int frame_cell(int r, int c) const { return (r + rows_above) * width + c + half_width; }
+
+  void start_image() { std::fill(frame.begin(), frame.end(), 0); }
+
+  void predict(int r, int c) {
+    t = r * SIDE + c;
+    const int *window = &offsets[size_t(t) * size];
+    busy = false;
+    for (int i = 0; i < size && !busy; i++) busy = frame[window[i]] != 0;
+    if (!busy) return;
+    std::copy(&bias[size_t(t) * hidden], &bias[size_t(t + 1) * hidden], a.begin());
+    for (int i = 0; i < size; i++) {
+      float x = frame[window[i]];
+      if (x == 0) continue;  // adds +0 or -0: skipping it changes no bit
+      const float *w = &first[size_t(i) * hidden];
+      for (int j = 0; j < hidden; j++) a[j] += x * w[j];
+    }
+    for (int j = 0; j < hidden; j++) h[j] = gelu(a[j]);
+    for (int l = 0; l < layers; l++) {
+      const float *b = &block_b[size_t(l) * hidden];
+      std::copy(b, b + hidden, a.begin());
+      accumulate(a.data(), h.data(), &block_w[size_t(l) * hidden * hidden], hidden, hidden);
+      for (int j = 0; j < hidden; j++) h[j] += gelu(a[j]);
+    }
+    std::copy(out_b.begin(), out_b.end(), q.begin());
+    accumulate(q.data(), h.data(), out_w.data(), hidden, NODES);
+    float top = q[0];
+    for (int k = 1; k < NODES; k++) top = std::max(top, q[k]);
+    double total = 0;
+    for (int k = 0; k < NODES; k++) {
+      double e = exp_fixed(double(q[k]) - top);
+      cum[k + 1] = cum[k] + e;
+      total += e;
+    }
+    for (int k = 0; k < NODES; k++) q[k] = float((cum[k + 1] - cum[k]) / total);
+  }
+
+  // The network's P(bit = 1) at a decision node, in the stretched domain (256 per nat), 0 if not asked.
+  int stretched(int node) const {
+    if (!busy) return 0;
+    double zero, one;
+    if (node == 0) {
+      zero = cum[1];
+      one = cum[NODES] - cum[1];
+    } else {
+      int depth = 31 - __builtin_clz(uint32_t(node)), span = NODES >> depth;
+      int low = (node - (1 << depth)) * span, middle = low + span / 2;
+      zero = cum[middle] - cum[std::max(low, 1)];  // the value is not 0 by now
+      one = cum[low + span] - cum[middle];
+    }
+    double floor = cum[NODES] * 1e-9;
+    double d = 256 * (log_fixed(one + floor) - log_fixed(zero + floor));
+    return int(std::floor(std::clamp(d, -2047.0, 2047.0) + 0.5));
+  }
+
+  // The coded value: into the frame, and one gradient step of the output layer towards it.
+  void learn(int value) {
+    frame[frame_cell(t / SIDE, t % SIDE)] = uint8_t(value);
+    if (!busy || rate == 0) return;
+    for (int k = 0; k < NODES; k++) q[k] = rate * (q[k] - (k == value));
+    descend(out_w.data(), h.data(), q.data(), hidden, NODES);
+    for (int k = 0; k < NODES; k++) out_b[k] -= q[k];
+  }
+};
+
 // ---- the model ----------------------------------------------------------------------------------
 
 constexpr int N_CONTEXTS = 37;
@@ -173,6 +320,7 @@ constexpr int N_MIXERS = 6;
 // the column, the count of non-zero neighbours, gradient and maximum, the shape of 8 neighbours.
 constexpr int MIXER_CONTEXTS[N_MIXERS] = {16, 28, 28, 9, 64, 256};
 constexpr int MIXER_RATE = 4, FINAL_RATE = 4;
+constexpr int PRIOR_BUCKETS = 33;  // the prior's mixer: not asked, or its stretched prediction in 32 steps
 constexpr int PAD = 3;
 constexpr int WIDTH = SIDE + 2 * PAD;
 
@@ -180,25 +328,35 @@ inline int clamp255(int v) { return v < 0 ? 0 : v > 255 ? 255 : v; }
 
 class Model {
  public:
-  Model(int flags, int table_bits)
+  // `prior`: a trained network's prediction to mix in (the learned codec), or none (weightless).
+  Model(int flags, int table_bits, Prior *prior = nullptr)
       : flags_(flags),
         mask_((1u << table_bits) - 1),
+        prior_(prior),
+        n_inputs_(N_INPUTS + (prior ? 1 : 0)),
+        n_mixers_(N_MIXERS + (prior ? 1 : 0)),
         tables_(N_CONTEXTS, std::vector<uint32_t>(size_t(1) << table_bits, FRESH_SLOT)),
-        final_(N_MIXERS + 1, NODES, FINAL_RATE, (1 << 16) / N_MIXERS),
+        final_(n_mixers_ + 1, NODES, FINAL_RATE, (1 << 16) / n_mixers_),
         map_neighbours_(NODES * 256, 7),
         map_exact_(1 << 16, 7),
         map_position_(NODES * PIXELS, 7),
         canvas_(WIDTH * (SIDE + PAD), 0) {
     for (int m = 0; m < N_MIXERS; m++)
-      mixers_.emplace_back(N_INPUTS, NODES * MIXER_CONTEXTS[m], MIXER_RATE, (1 << 16) / 8);
+      mixers_.emplace_back(n_inputs_, NODES * MIXER_CONTEXTS[m], MIXER_RATE, (1 << 16) / 8);
+    // With a prior, one more mixer chooses its weights by the network's confidence at the node.
+    if (prior_) mixers_.emplace_back(n_inputs_, NODES * PRIOR_BUCKETS, MIXER_RATE, (1 << 16) / 8);
   }
 
-  void start_image() { std::fill(canvas_.begin(), canvas_.end(), 0); }
+  void start_image() {
+    std::fill(canvas_.begin(), canvas_.end(), 0);
+    if (prior_) prior_->start_image();
+  }
 
   // Contexts of pixel (r, c) from the pixels already coded; then its decisions are `p`/`update`d.
   void start_pixel(int r, int c) {
     r_ = r;
     c_ = c;
+    if (prior_) prior_->predict(r, c);
     const int *q = &canvas_[(r + PAD) * WIDTH + c + PAD];
     int w = q[-1], ww = q[-2], www = q[-3], n = q[-WIDTH], nn = q[-2 * WIDTH], nnn = q[-3 * WIDTH];
     int nw = q[-WIDTH - 1], ne = q[-WIDTH + 1], nne = q[-2 * WIDTH + 1], nww = q[-WIDTH - 2];
@@ -288,21 +446,26 @@ class Model {
       uint32_t s = *slots_[j];
       *x++ = slot_count(s) ? stretch(slot_p12(s)) : 0;  // unseen: no opinion
     }
+    if (prior_) {
+      int d = prior_->stretched(node);
+      *x++ = d;
+      selectors_[N_MIXERS] = prior_->busy ? 1 + ((d + 2048) >> 7) : 0;
+    }
     *x++ = 256;
     int mixed;
     if (flags_ & FLAG_NO_MIXING) {
       int64_t sum = 0;
-      for (int i = 0; i < N_CONTEXTS; i++) sum += inputs_[i];
-      mixed = squash(int(sum / N_CONTEXTS));
+      for (int i = 0; i < n_inputs_ - 1; i++) sum += inputs_[i];
+      mixed = squash(int(sum / (n_inputs_ - 1)));
     } else {
-      for (int m = 0; m < N_MIXERS; m++) {
-        mixers_[m].mix(inputs_, N_INPUTS, node * MIXER_CONTEXTS[m] + selectors_[m]);
+      for (int m = 0; m < n_mixers_; m++) {
+        int contexts = m < N_MIXERS ? MIXER_CONTEXTS[m] : PRIOR_BUCKETS;
+        mixers_[m].mix(inputs_, n_inputs_, node * contexts + selectors_[m]);
         layer_[m] = stretch(mixers_[m].p);
       }
-      layer_[N_MIXERS] = 256;
-      mixed = final_.mix(layer_, N_MIXERS + 1, node);
+      layer_[n_mixers_] = 256;
+      mixed = final_.mix(layer_, n_mixers_ + 1, node);
     }
-    mixed_ = mixed;
     if (flags_ & FLAG_NO_SSE) return std::clamp(mixed, 1, 4095);
     int a = map_neighbours_.refine(mixed, node * 256 + neighbours_);
     int b = map_exact_.refine(mixed, H(node, exact_pair_) & 0xFFFF);
@@ -323,11 +486,16 @@ class Model {
     }
   }
 
-  void put(int value) { canvas_[(r_ + PAD) * WIDTH + c_ + PAD] = value; }
+  void put(int value) {
+    canvas_[(r_ + PAD) * WIDTH + c_ + PAD] = value;
+    if (prior_) prior_->learn(value);
+  }
 
  private:
   int flags_;
   uint32_t mask_;
+  Prior *prior_;
+  int n_inputs_, n_mixers_;
   std::vector<std::vector<uint32_t>> tables_;
   std::vector<Mixer> mixers_;
   Mixer final_;
@@ -336,8 +504,8 @@ class Model {
   uint32_t contexts_[N_CONTEXTS];
   uint32_t *slots_[N_CONTEXTS];
   uint32_t first_[N_CONTEXTS], second_[N_CONTEXTS];
-  int inputs_[N_INPUTS], layer_[N_MIXERS + 1], selectors_[N_MIXERS];
-  int r_ = 0, c_ = 0, neighbours_ = 0, mixed_ = 2048;
+  int inputs_[N_INPUTS + 1], layer_[N_MIXERS + 2], selectors_[N_MIXERS + 1];
+  int r_ = 0, c_ = 0, neighbours_ = 0;
   uint32_t exact_pair_ = 0;
 };
 
@@ -419,6 +587,73 @@ void run(Model &model, uint8_t *pixels, size_t n_images, Code &&code) {
   }
 }
 
+// The prior from Python's (rows_above, half_width, left, position_dims, hidden, layers, rate, weights):
+// weights are local-ar's CausalNet tensors as little-endian float32, in its state_dict's order
+// (position embedding, masked weight and bias, each block's weight and bias, output weight and bias).
+bool build_prior(PyObject *spec, Prior &prior) {
+  int rows_above, half_width, left, position_dims, hidden, layers;
+  float rate;
+  Py_buffer buffer;
+  if (!PyArg_ParseTuple(spec, "iiiiiify*", &rows_above, &half_width, &left, &position_dims, &hidden, &layers, &rate,
+                        &buffer))
+    return false;
+  bool valid = rows_above >= 1 && rows_above <= 8 && half_width >= 1 && half_width <= 8 && left >= 0 &&
+               left <= half_width && position_dims >= 1 && position_dims <= 64 && hidden >= 1 && hidden <= 1024 &&
+               layers >= 0 && layers <= 8 && rate >= 0 && rate < 1;
+  int size = rows_above * (2 * half_width + 1) + left;
+  size_t expected = size_t(PIXELS) * position_dims + size_t(hidden) * (size + position_dims) + hidden +
+                    size_t(layers) * (size_t(hidden) * hidden + hidden) + size_t(NODES) * hidden + NODES;
+  if (!valid || size_t(buffer.len) != expected * sizeof(float)) {
+    PyBuffer_Release(&buffer);
+    PyErr_SetString(PyExc_ValueError, "context mixing: the prior's shape or weights are not a local-ar network");
+    return false;
+  }
+  std::vector<float> w(expected);
+  std::memcpy(w.data(), buffer.buf, buffer.len);
+  PyBuffer_Release(&buffer);
+  const float *position = w.data(), *masked = position + size_t(PIXELS) * position_dims;
+  const float *masked_bias = masked + size_t(hidden) * (size + position_dims), *next = masked_bias + hidden;
+  int fan_in = size + position_dims;
+  prior.rows_above = rows_above, prior.half_width = half_width, prior.left = left, prior.size = size;
+  prior.hidden = hidden, prior.layers = layers, prior.rate = rate;
+  prior.width = SIDE + 2 * half_width;
+  prior.first.resize(size_t(size) * hidden);
+  for (int i = 0; i < size; i++)
+    for (int j = 0; j < hidden; j++) prior.first[size_t(i) * hidden + j] = masked[size_t(j) * fan_in + i] / 255.0f;
+  prior.bias.resize(size_t(PIXELS) * hidden);
+  for (int t = 0; t < PIXELS; t++)
+    for (int j = 0; j < hidden; j++) {
+      float sum = masked_bias[j];
+      for (int d = 0; d < position_dims; d++) sum += position[size_t(t) * position_dims + d] * masked[size_t(j) * fan_in + size + d];
+      prior.bias[size_t(t) * hidden + j] = sum;
+    }
+  prior.block_w.resize(size_t(layers) * hidden * hidden);
+  prior.block_b.resize(size_t(layers) * hidden);
+  for (int l = 0; l < layers; l++) {
+    for (int i = 0; i < hidden; i++)
+      for (int j = 0; j < hidden; j++) prior.block_w[(size_t(l) * hidden + i) * hidden + j] = next[size_t(j) * hidden + i];
+    next += size_t(hidden) * hidden;
+    std::copy(next, next + hidden, &prior.block_b[size_t(l) * hidden]);
+    next += hidden;
+  }
+  prior.out_w.resize(size_t(hidden) * NODES);
+  for (int j = 0; j < hidden; j++)
+    for (int k = 0; k < NODES; k++) prior.out_w[size_t(j) * NODES + k] = next[size_t(k) * hidden + j];
+  next += size_t(NODES) * hidden;
+  prior.out_b.assign(next, next + NODES);
+  // Each position's window: `rows_above` rows of 2*half_width+1 above, `left` to the left (local-ar's order).
+  prior.offsets.resize(size_t(PIXELS) * size);
+  for (int t = 0; t < PIXELS; t++) {
+    int *o = &prior.offsets[size_t(t) * size], r = t / SIDE, c = t % SIDE;
+    for (int dr = -rows_above; dr < 0; dr++)
+      for (int dc = -half_width; dc <= half_width; dc++) *o++ = prior.frame_cell(r + dr, c + dc);
+    for (int d = left; d > 0; d--) *o++ = prior.frame_cell(r, c - d);
+  }
+  prior.frame.assign(size_t(SIDE + rows_above) * prior.width, 0);
+  prior.a.resize(hidden), prior.h.resize(hidden), prior.q.resize(NODES), prior.cum.assign(NODES + 1, 0.0);
+  return true;
+}
+
 bool check_settings(int flags, int table_bits) {
   if (flags < 0 || flags > ALL_FLAGS || table_bits < 10 || table_bits > 24) {
     PyErr_SetString(PyExc_ValueError, "context mixing: flags must be 0..15 and table_bits 10..24");
@@ -431,7 +666,13 @@ PyObject *py_encode(PyObject *, PyObject *args) {
   Py_buffer buffer;
   Py_ssize_t n_images;
   int flags, table_bits;
-  if (!PyArg_ParseTuple(args, "y*nii", &buffer, &n_images, &flags, &table_bits)) return nullptr;
+  PyObject *spec = Py_None;
+  if (!PyArg_ParseTuple(args, "y*nii|O", &buffer, &n_images, &flags, &table_bits, &spec)) return nullptr;
+  Prior prior;
+  if (spec != Py_None && !build_prior(spec, prior)) {
+    PyBuffer_Release(&buffer);
+    return nullptr;
+  }
   if (!check_settings(flags, table_bits) || n_images < 0 || buffer.len != n_images * PIXELS) {
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "context mixing: expected n_images * 784 pixel bytes");
     PyBuffer_Release(&buffer);
@@ -442,7 +683,7 @@ PyObject *py_encode(PyObject *, PyObject *args) {
   std::string stream;
   double ideal = 0;
   Py_BEGIN_ALLOW_THREADS
-  Model model(flags, table_bits);
+  Model model(flags, table_bits, spec != Py_None ? &prior : nullptr);
   Encoder encoder;
   run(model, pixels.data(), size_t(n_images), [&](Model &m, int node, int bit) {
     int p = m.p(node);
@@ -460,7 +701,13 @@ PyObject *py_decode(PyObject *, PyObject *args) {
   Py_buffer buffer;
   Py_ssize_t n_images;
   int flags, table_bits;
-  if (!PyArg_ParseTuple(args, "y*nii", &buffer, &n_images, &flags, &table_bits)) return nullptr;
+  PyObject *spec = Py_None;
+  if (!PyArg_ParseTuple(args, "y*nii|O", &buffer, &n_images, &flags, &table_bits, &spec)) return nullptr;
+  Prior prior;
+  if (spec != Py_None && !build_prior(spec, prior)) {
+    PyBuffer_Release(&buffer);
+    return nullptr;
+  }
   if (!check_settings(flags, table_bits) || n_images < 0) {
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "context mixing: n_images must be 0 or more");
     PyBuffer_Release(&buffer);
@@ -469,7 +716,7 @@ PyObject *py_decode(PyObject *, PyObject *args) {
   std::vector<uint8_t> pixels(size_t(n_images) * PIXELS);
   size_t overrun;
   Py_BEGIN_ALLOW_THREADS
-  Model model(flags, table_bits);
+  Model model(flags, table_bits, spec != Py_None ? &prior : nullptr);
   Decoder decoder(static_cast<const uint8_t *>(buffer.buf), size_t(buffer.len));
   run(model, pixels.data(), size_t(n_images), [&](Model &m, int node, int) {
     int bit = decoder.code(m.p(node));
@@ -488,9 +735,36 @@ PyObject *py_decode(PyObject *, PyObject *args) {
   return PyBytes_FromStringAndSize(reinterpret_cast<const char *>(pixels.data()), Py_ssize_t(pixels.size()));
 }
 
+// The prior's 256 probabilities of each pixel of one image, as the coder sees them (NaN where the
+// window is blank and the network is not asked): for the test that it computes local-ar's network.
+PyObject *py_predict(PyObject *, PyObject *args) {
+  Py_buffer buffer;
+  PyObject *spec;
+  if (!PyArg_ParseTuple(args, "y*O", &buffer, &spec)) return nullptr;
+  Prior prior;
+  bool built = build_prior(spec, prior);
+  if (built && buffer.len != PIXELS) {
+    PyErr_SetString(PyExc_ValueError, "context mixing: predict takes one image of 784 pixel bytes");
+    built = false;
+  }
+  std::vector<uint8_t> image(built ? PIXELS : 0);
+  if (built) std::memcpy(image.data(), buffer.buf, PIXELS);
+  PyBuffer_Release(&buffer);
+  if (!built) return nullptr;
+  std::vector<float> out(size_t(PIXELS) * NODES, NAN);
+  prior.start_image();
+  for (int t = 0; t < PIXELS; t++) {
+    prior.predict(t / SIDE, t % SIDE);
+    if (prior.busy) std::copy(prior.q.begin(), prior.q.end(), &out[size_t(t) * NODES]);
+    prior.learn(image[t]);
+  }
+  return PyBytes_FromStringAndSize(reinterpret_cast<const char *>(out.data()), Py_ssize_t(out.size() * sizeof(float)));
+}
+
 PyMethodDef methods[] = {
-    {"encode", py_encode, METH_VARARGS, "encode(pixels, n_images, flags, table_bits) -> (stream, ideal_bits)"},
-    {"decode", py_decode, METH_VARARGS, "decode(stream, n_images, flags, table_bits) -> pixels"},
+    {"encode", py_encode, METH_VARARGS, "encode(pixels, n_images, flags, table_bits, prior=None) -> (stream, ideal_bits)"},
+    {"decode", py_decode, METH_VARARGS, "decode(stream, n_images, flags, table_bits, prior=None) -> pixels"},
+    {"predict", py_predict, METH_VARARGS, "predict(image, prior) -> float32 (784, 256) probabilities"},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef module = {PyModuleDef_HEAD_INIT, "_context_mixing", "Context-mixing coder of MNIST images.", -1, methods};

@@ -13,7 +13,7 @@ on any machine, and one binary decision costs about a microsecond.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,7 +30,9 @@ MAGIC = b"WCM2"
 #: SHA-256 (first 16 hex digits) of context_mixing.cpp: a change of the compiled model changes this
 #: module too, hence the codec's code version and every cell key of it (a test keeps them equal).
 #: A change that codes other bits must also bump MAGIC, so old streams are refused in one line.
-SOURCE_DIGEST = "f9435afd3468293b"
+SOURCE_DIGEST = "2a1f8ec960040c42"
+#: The learned codec's streams (`learned-cm`): the same model with a trained network mixed in.
+LEARNED_MAGIC = b"LCM1"
 #: Ingredients `without` can switch off, and the flag each sets in the compiled model.
 INGREDIENTS = {"exact": 1, "mixing": 2, "sse": 4, "position": 8}
 #: The most images a stream may claim: a forged count must not allocate without bound.
@@ -46,11 +48,13 @@ class ContextMixingProfile(Profile):
     table_bits: int
 
 
-def _flags(without: str) -> int:
+def _flags(without: str, ingredients=tuple(INGREDIENTS)) -> int:
+    """The compiled model's flags for `without`, a comma list of `ingredients` (those that are not
+    the compiled model's, such as the learned codec's adaptation, set no flag)."""
     names = [name for name in without.split(",") if name] if isinstance(without, str) else None
-    if names is None or any(name not in INGREDIENTS for name in names) or len(set(names)) != len(names):
-        raise ValueError(f"without must be a comma list of {', '.join(INGREDIENTS)} (or empty), got {without!r}")
-    return sum(INGREDIENTS[name] for name in names)
+    if names is None or any(name not in ingredients for name in names) or len(set(names)) != len(names):
+        raise ValueError(f"without must be a comma list of {', '.join(ingredients)} (or empty), got {without!r}")
+    return sum(INGREDIENTS.get(name, 0) for name in names)
 
 
 def _compiled():
@@ -59,34 +63,63 @@ def _compiled():
     return _context_mixing
 
 
-def encode(images: np.ndarray, flags: int, table_bits: int, stats: dict | None = None) -> bytes:
+@dataclass(frozen=True)
+class Prior:
+    """A trained network for the compiled model to mix in (`Prior` in context_mixing.cpp): local-ar's
+    window and sizes, its float32 weights in state_dict order, the learning rate of its output layer
+    while coding (0: it stays as trained), and the id of the model file a stream names."""
+
+    window: tuple[int, int, int]  # rows above, half width, pixels to the left
+    position_dims: int
+    hidden: int
+    layers: int
+    rate: float
+    model_id: str
+    weights: bytes = field(repr=False)
+
+    def spec(self) -> tuple:
+        return (*self.window, self.position_dims, self.hidden, self.layers, self.rate, self.weights)
+
+
+def encode(images: np.ndarray, flags: int, table_bits: int, stats: dict | None = None,
+           prior: Prior | None = None) -> bytes:
+    name = "weightless-cm" if prior is None else "learned-cm"
     images = np.ascontiguousarray(images)
     if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE) or images.dtype != np.uint8:
-        raise ValueError(f"weightless-cm codes (n, 28, 28) uint8 images, got {images.shape} {images.dtype}")
-    body, ideal = _compiled().encode(images.tobytes(), len(images), flags, table_bits)
+        raise ValueError(f"{name} codes (n, 28, 28) uint8 images, got {images.shape} {images.dtype}")
+    body, ideal = _compiled().encode(images.tobytes(), len(images), flags, table_bits,
+                                     None if prior is None else prior.spec())
     header = {"n_images": len(images), "flags": flags, "table_bits": table_bits}
-    data = seal(MAGIC, header, body, content_digest(images))
+    if prior is not None:
+        header.update(model=prior.model_id, rate=prior.rate)
+    data = seal(MAGIC if prior is None else LEARNED_MAGIC, header, body, content_digest(images))
     if stats is not None:
         stats.update(ideal_bits=ideal, n_images=len(images))
     return data
 
 
-def decode(data: bytes) -> np.ndarray:
-    header, body, digest = unseal(data, MAGIC, "weightless-cm")
+def decode(data: bytes, prior: Prior | None = None) -> np.ndarray:
+    name = "weightless-cm" if prior is None else "learned-cm"
+    header, body, digest = unseal(data, MAGIC if prior is None else LEARNED_MAGIC, name)
     n_images, flags, table_bits = header.get("n_images"), header.get("flags"), header.get("table_bits")
     bound = min(MAX_IMAGES, max_coded_items(len(body), MIN_BITS_PER_PIXEL * PIXELS))
     if not (int_in(n_images, 0, bound) and int_in(flags, 0, sum(INGREDIENTS.values()))
-            and int_in(table_bits, 10, 24)) or len(header) != 3:
-        raise CorruptStreamError("weightless-cm: header holds invalid fields (corrupt stream)")
+            and int_in(table_bits, 10, 24)) or len(header) != (3 if prior is None else 5):
+        raise CorruptStreamError(f"{name}: header holds invalid fields (corrupt stream)")
+    if prior is not None and header.get("model") != prior.model_id:
+        raise CorruptStreamError(f"{name} stream was coded with a different trained model")
+    if prior is not None and header.get("rate") != prior.rate:
+        raise CorruptStreamError(f"{name} stream was coded with adaptation rate {header.get('rate')!r}; "
+                                 f"this decoder: {prior.rate!r}")
     try:
-        pixels = _compiled().decode(body, n_images, flags, table_bits)
+        pixels = _compiled().decode(body, n_images, flags, table_bits, None if prior is None else prior.spec())
     except ValueError as exc:
-        raise CorruptStreamError(f"weightless-cm: {exc} (corrupt stream)") from None
+        raise CorruptStreamError(f"{name}: {exc} (corrupt stream)") from None
     images = np.frombuffer(pixels, dtype=np.uint8).reshape(n_images, SIDE, SIDE).copy()
     try:
         check_content(images, digest)
     except CorruptStreamError as exc:
-        raise CorruptStreamError(f"weightless-cm: {exc}") from None
+        raise CorruptStreamError(f"{name}: {exc}") from None
     return images
 
 
@@ -96,6 +129,10 @@ class ContextMixingCodec(ImageCodec):
 
     kind = "lossless"
     model_bytes = 0
+    #: What `without` may name.
+    ingredients = tuple(INGREDIENTS)
+    #: The trained network mixed in (the learned codec's, once fitted); None: weightless.
+    prior: Prior | None = None
     profiles = ProfileSet(
         trained=False,  # it learns while it codes
         smoke=ContextMixingProfile(table_bits=16),
@@ -112,18 +149,18 @@ class ContextMixingCodec(ImageCodec):
         return None
 
     def __init__(self, without: str = ""):
-        self.flags = _flags(without)
+        self.flags = _flags(without, self.ingredients)
         self.without = without
         self._stats: dict = {}
 
     def compress(self, images: np.ndarray) -> bytes:
         stats: dict = {}
-        data = encode(images, self.flags, self.profiles[self.ctx.profile].table_bits, stats)
+        data = encode(images, self.flags, self.profiles[self.ctx.profile].table_bits, stats, self.prior)
         self._stats = dict(stats, stream_bytes=len(data))
         return data
 
     def decompress(self, data: bytes) -> np.ndarray:
-        return decode(data)
+        return decode(data, self.prior)
 
     def extra_columns(self) -> dict:
         if not self._stats:

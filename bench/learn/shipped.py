@@ -1,0 +1,57 @@
+"""Trained weights that ship with the repository, each beside its card.
+
+A card (`<name>.json`) names its weights file, their SHA-256 and size, the recipe they were trained
+by (codec, model version, profile, seed, training data, settings) and how (device, torch, seconds).
+A codec takes a shipped file only for exactly its own recipe, and only if the checksum holds;
+`bench run --retrain` (`RunContext.retrain`) trains from scratch instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from bench.errors import BenchError
+
+
+def as_json(recipe: dict) -> dict:
+    """The recipe as a card holds it (tuples become lists), so the two compare equal."""
+    return json.loads(json.dumps(recipe))
+
+
+def find_shipped(recipe: dict, directory: Path) -> tuple[bytes, Path] | None:
+    """The shipped weights whose card's recipe is exactly `recipe`, checked against their SHA-256;
+    None when no card has that recipe. A file that fails its checksum is refused (one line)."""
+    recipe = as_json(recipe)
+    for card in sorted(directory.glob("*.json")):
+        try:
+            entry = json.loads(card.read_text())
+        except (OSError, ValueError):
+            raise BenchError(f"shipped model card {card} is not valid JSON") from None
+        if entry.get("recipe") != recipe:
+            continue
+        path = card.with_name(entry["file"])
+        if not path.is_file():
+            raise BenchError(f"shipped model file {path} is missing (its card {card.name} names it)")
+        blob = path.read_bytes()
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest != entry.get("sha256"):
+            raise BenchError(f"shipped model file {path} fails its SHA-256 check (expected {entry.get('sha256')}, "
+                             f"got {digest}): it was altered; restore it (git checkout) or retrain")
+        return blob, path
+    return None
+
+
+def write_shipped(path: Path, blob: bytes, recipe: dict, seconds: float, device: str) -> Path:
+    """Write `blob` to `path` and its card beside it (`.json`); both are to be committed."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    where = torch.cuda.get_device_name(device) if device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)"
+    card = {"file": path.name, "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob),
+            "recipe": as_json(recipe),
+            "trained": {"device": where, "torch": torch.__version__, "seconds": round(seconds, 1)}}
+    path.with_suffix(".json").write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
+    return path
