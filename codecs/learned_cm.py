@@ -203,4 +203,4 @@ def ship(profile: str, seed: int = 0, device: str = "cpu") -> Path:
     started = time.perf_counter()
     blob = train_model(train.images, codec.profiles[profile].network(), seed, device)
     return write_shipped(WEIGHTS_DIR / f"learned-cm-{profile}.bin", blob, codec.recipe(train.digest),
-                         time.perf_counter() - started, device)
+                         time.perf_counter() - started, device, threads=local_ar.CPU_THREADS)

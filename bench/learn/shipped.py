@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -43,15 +45,27 @@ def find_shipped(recipe: dict, directory: Path) -> tuple[bytes, Path] | None:
     return None
 
 
-def write_shipped(path: Path, blob: bytes, recipe: dict, seconds: float, device: str) -> Path:
-    """Write `blob` to `path` and its card beside it (`.json`); both are to be committed."""
+def _machine() -> str:
+    """The CPU that trained, as the card records it: its model name (Linux) and core count."""
+    try:
+        names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+    except OSError:
+        names = []
+    return f"{names[0] if names else platform.machine()}, {os.cpu_count()} cores"
+
+
+def write_shipped(path: Path, blob: bytes, recipe: dict, seconds: float, device: str,
+                  threads: int | None = None) -> Path:
+    """Write `blob` to `path` and its card beside it (`.json`); both are to be committed. `threads`:
+    the CPU threads the training used, where it set its own (default: torch's count here)."""
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
-    where = torch.cuda.get_device_name(device) if device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)"
+    threads = threads or torch.get_num_threads()
+    where = torch.cuda.get_device_name(device) if device.startswith("cuda") else f"cpu ({threads} threads)"
     card = {"file": path.name, "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob),
             "recipe": as_json(recipe),
-            "trained": {"device": where, "torch": torch.__version__, "seconds": round(seconds, 1)}}
+            "trained": {"device": where, "machine": _machine(), "torch": torch.__version__, "seconds": round(seconds, 1)}}
     path.with_suffix(".json").write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
     return path
