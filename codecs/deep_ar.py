@@ -54,8 +54,7 @@ from bench.coding.raster_ar import RasterArCodec
 from bench.coding.reproducible import check_float_settings, float_settings, torch_threads
 from bench.data.mnist import PIXELS, SIDE
 from bench.errors import BenchError
-from bench.learn.model_cache import load_or_train
-from bench.learn.shipped import find_shipped, write_shipped
+from bench.learn.shipped import shipped_or_trained, write_shipped
 
 MAGIC = b"DAR1"
 #: Bump when the network, its training or its coding form change: a shipped model file records the
@@ -353,17 +352,11 @@ class DeepAr(RasterArCodec):
     def fit(self, train) -> None:
         ctx = self.ctx
         settings = self.profiles[ctx.profile]
-        shipped = None if ctx.retrain else find_shipped(self.recipe(train.digest), WEIGHTS_DIR)
-        if shipped is not None:
-            blob, path = shipped
-            self.model_source = f"shipped {path.name}"
-        else:
-            # Training keeps the thread count the run gives this worker: this network's convolutions
-            # use a second thread well (1.5x on this CPU), unlike the small models coded above.
-            blob = load_or_train(self.identity, train.digest, ctx,
-                                 lambda: train_network(train.images, settings, ctx.seed, ctx.device),
-                                 params={"settings": asdict(settings)})
-            self.model_source = "trained"
+        # Training keeps the thread count the run gives this worker: this network's convolutions use a
+        # second thread well (1.5x on this CPU), unlike the small models coded above.
+        blob, self.model_source = shipped_or_trained(
+            self, train, self.recipe(train.digest), WEIGHTS_DIR,
+            lambda: train_network(train.images, settings, ctx.seed, ctx.device), params={"settings": asdict(settings)})
         self.load_model(blob, ctx.device)
 
     def load_model(self, blob: bytes, device: str = "cpu") -> None:

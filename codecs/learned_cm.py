@@ -30,8 +30,7 @@ from bench.api.profiles import ProfileSet
 from bench.coding.container import content_digest, unpack_chunks
 from bench.data.mnist import PIXELS
 from bench.errors import BenchError
-from bench.learn.model_cache import load_or_train
-from bench.learn.shipped import find_shipped, write_shipped
+from bench.learn.shipped import shipped_or_trained, write_shipped
 from bench.learn.torch_io import pack_model, unpack_model
 
 from . import local_ar
@@ -131,7 +130,7 @@ class LearnedContextMixing(ContextMixingCodec):
                                learning_rate=3e-3, table_bits=16, rate=0.01),
         # local-ar's default network trained 12.5 times as long (its weights ship, codecs/weights/). On
         # the test images (docs/codecs.md): 24,000 steps coded 0.887 bits/pixel, 150,000 steps 0.874.
-        # The adaptation's rate: 0.01 and 0.03 code alike, 0.001 is a third of their gain.
+        # The adaptation's rate: 0.01 and 0.03 code alike, 0.001 and 0.003 gain less (docs/codecs.md).
         default=LearnedCmProfile(rows_above=5, half_width=5, left=5, hidden=128, layers=2, steps=300_000,
                                  batch=256, learning_rate=2e-3, busy_share=0.9, table_bits=24, rate=0.01),
         # A GPU run: the same network (its size is the coder's speed), three times the samples.
@@ -152,15 +151,10 @@ class LearnedContextMixing(ContextMixingCodec):
     def fit(self, train) -> None:
         ctx = self.ctx
         network = self.profiles[ctx.profile].network()
-        shipped = None if ctx.retrain else find_shipped(self.recipe(train.digest), WEIGHTS_DIR)
-        if shipped is not None:
-            blob, path = shipped
-            self.model_source = f"shipped {path.name}"
-        else:
-            blob = load_or_train(self.identity, train.digest, ctx,
-                                 lambda: train_model(train.images, network, ctx.seed, ctx.device),
-                                 params={"settings": asdict(network)})  # every `without` shares the network
-            self.model_source = "trained"
+        blob, self.model_source = shipped_or_trained(
+            self, train, self.recipe(train.digest), WEIGHTS_DIR,
+            lambda: train_model(train.images, network, ctx.seed, ctx.device),
+            params={"settings": asdict(network)})  # every `without` shares the network
         self.load_model(blob)
 
     def load_model(self, blob: bytes) -> None:

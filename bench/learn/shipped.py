@@ -15,6 +15,7 @@ import platform
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.learn.model_cache import load_or_train
 
 
 def as_json(recipe: dict) -> dict:
@@ -43,6 +44,16 @@ def find_shipped(recipe: dict, directory: Path) -> tuple[bytes, Path] | None:
                              f"got {digest}): it was altered; restore it (git checkout) or retrain")
         return blob, path
     return None
+
+
+def shipped_or_trained(codec, train, recipe: dict, directory: Path, training, params: dict) -> tuple[bytes, str]:
+    """(model bytes, where they came from) for a codec fitted on `train`: the shipped file made by
+    exactly `recipe`, unless the run retrains (`--retrain`); else the cached or freshly trained model
+    (`training()`, cached under the codec's identity and `params`, as `load_or_train` does)."""
+    shipped = None if codec.ctx.retrain else find_shipped(recipe, directory)
+    if shipped is not None:
+        return shipped[0], f"shipped {shipped[1].name}"
+    return load_or_train(codec.identity, train.digest, codec.ctx, training, params=params), "trained"
 
 
 def _machine() -> str:

@@ -673,19 +673,30 @@ bool check_settings(int flags, int table_bits) {
   return true;
 }
 
+// The arguments encode and decode share: bytes, image count, flags, table size and the prior (None:
+// weightless). False, with the buffer released and a Python error set, when they are not valid.
+bool parse_call(PyObject *args, Py_buffer &buffer, Py_ssize_t &n_images, int &flags, int &table_bits, Prior &prior,
+                bool &has_prior) {
+  PyObject *spec = Py_None;
+  if (!PyArg_ParseTuple(args, "y*nii|O", &buffer, &n_images, &flags, &table_bits, &spec)) return false;
+  has_prior = spec != Py_None;
+  if ((has_prior && !build_prior(spec, prior)) || !check_settings(flags, table_bits) || n_images < 0) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "context mixing: n_images must be 0 or more");
+    PyBuffer_Release(&buffer);
+    return false;
+  }
+  return true;
+}
+
 PyObject *py_encode(PyObject *, PyObject *args) {
   Py_buffer buffer;
   Py_ssize_t n_images;
   int flags, table_bits;
-  PyObject *spec = Py_None;
-  if (!PyArg_ParseTuple(args, "y*nii|O", &buffer, &n_images, &flags, &table_bits, &spec)) return nullptr;
   Prior prior;
-  if (spec != Py_None && !build_prior(spec, prior)) {
-    PyBuffer_Release(&buffer);
-    return nullptr;
-  }
-  if (!check_settings(flags, table_bits) || n_images < 0 || buffer.len != n_images * PIXELS) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "context mixing: expected n_images * 784 pixel bytes");
+  bool has_prior;
+  if (!parse_call(args, buffer, n_images, flags, table_bits, prior, has_prior)) return nullptr;
+  if (buffer.len != n_images * PIXELS) {
+    PyErr_SetString(PyExc_ValueError, "context mixing: expected n_images * 784 pixel bytes");
     PyBuffer_Release(&buffer);
     return nullptr;
   }
@@ -694,7 +705,7 @@ PyObject *py_encode(PyObject *, PyObject *args) {
   std::string stream;
   double ideal = 0;
   Py_BEGIN_ALLOW_THREADS
-  Model model(flags, table_bits, spec != Py_None ? &prior : nullptr);
+  Model model(flags, table_bits, has_prior ? &prior : nullptr);
   Encoder encoder;
   run(model, pixels.data(), size_t(n_images), [&](Model &m, int node, int bit) {
     int p = m.p(node);
@@ -712,22 +723,13 @@ PyObject *py_decode(PyObject *, PyObject *args) {
   Py_buffer buffer;
   Py_ssize_t n_images;
   int flags, table_bits;
-  PyObject *spec = Py_None;
-  if (!PyArg_ParseTuple(args, "y*nii|O", &buffer, &n_images, &flags, &table_bits, &spec)) return nullptr;
   Prior prior;
-  if (spec != Py_None && !build_prior(spec, prior)) {
-    PyBuffer_Release(&buffer);
-    return nullptr;
-  }
-  if (!check_settings(flags, table_bits) || n_images < 0) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "context mixing: n_images must be 0 or more");
-    PyBuffer_Release(&buffer);
-    return nullptr;
-  }
+  bool has_prior;
+  if (!parse_call(args, buffer, n_images, flags, table_bits, prior, has_prior)) return nullptr;
   std::vector<uint8_t> pixels(size_t(n_images) * PIXELS);
   size_t overrun;
   Py_BEGIN_ALLOW_THREADS
-  Model model(flags, table_bits, spec != Py_None ? &prior : nullptr);
+  Model model(flags, table_bits, has_prior ? &prior : nullptr);
   Decoder decoder(static_cast<const uint8_t *>(buffer.buf), size_t(buffer.len));
   run(model, pixels.data(), size_t(n_images), [&](Model &m, int node, int) {
     int bit = decoder.code(m.p(node));
