@@ -467,10 +467,10 @@ class Model {
         mixers_[m].mix(inputs_, n_inputs_, node * contexts + selectors_[m]);
         layer_[m] = stretch(mixers_[m].p);
       }
-      int extra = 0;
-      if (prior_) layer_[n_mixers_ + extra++] = prior_stretch_;
-      layer_[n_mixers_ + extra] = 256;
-      mixed = final_.mix(layer_, n_mixers_ + 1 + extra, node);
+      int count = n_mixers_;
+      if (prior_) layer_[count++] = prior_stretch_;  // the network itself, beside the mixers
+      layer_[count++] = 256;
+      mixed = final_.mix(layer_, count, node);
     }
     if (flags_ & FLAG_NO_SSE) return std::clamp(mixed, 1, 4095);
     int a = map_neighbours_.refine(mixed, node * 256 + neighbours_);
