@@ -16,7 +16,6 @@ counts, so they cost nothing more.
 
 from __future__ import annotations
 
-import io
 import warnings
 
 import numpy as np
@@ -27,6 +26,7 @@ from bench.api.profiles import ProfileSet
 from bench.data.mnist import Split
 from bench.learn.classifier import N_CLASSES, Budget, build_classifier, train_classifier
 from bench.learn.model_cache import load_or_train
+from bench.learn.model_file import load_tensors, pack_model, tensors_of, unpack_model
 
 PER_CLASS_SIZES = (1, 10, 50, 100)
 #: The probe classifier whose last-layer gradients embed the images: "briefly trained" (10 Adam
@@ -159,21 +159,15 @@ class KMedoidsCoreset(_SubsetCodec):
 
     def _probe(self, images: np.ndarray, labels: np.ndarray):
         """The briefly trained classifier, cached by the data it was trained on (shared by every k)."""
-        import torch
-
 
         def train() -> bytes:
             model, _ = train_classifier(images, labels, self.ctx, self.profiles[self.ctx.profile])
-            buffer = io.BytesIO()
-            torch.save(model.state_dict(), buffer)
-            return buffer.getvalue()
+            return pack_model({}, tensors_of(model))
 
         digest = Split("train", images, labels).digest
         # Keyed by no parameter: the probe does not depend on k or the byte codec.
         blob = load_or_train(self.identity.with_params({}), digest, self.ctx, train, tag="probe")
-        model = build_classifier()
-        model.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
-        return model.to(self.ctx.device).eval()
+        return load_tensors(build_classifier(), unpack_model(blob, "coreset probe"), device=self.ctx.device).eval()
 
     def select(self, images, labels):
         labels = np.asarray(labels, dtype=np.int64)

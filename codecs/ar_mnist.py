@@ -20,7 +20,6 @@ at training time and shipped with the weights), so no float function is evaluate
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +36,9 @@ from bench.coding.entropy import (
 )
 from bench.coding.raster_ar import RasterArCodec
 from bench.data.mnist import BINARISED, PIXELS, SIDE, binarise
-from bench.errors import BenchError, CorruptStreamError
+from bench.errors import BenchError
 from bench.learn.model_cache import load_or_train
+from bench.learn.model_file import pack_model, unpack_model
 
 MAGIC = b"ARM1"
 #: Fixed-point weights: w_int = round(w * 2**WEIGHT_FRACTION_BITS).
@@ -48,7 +48,6 @@ WEIGHT_FRACTION_BITS = 12
 TABLE_STEP_BITS = 6
 TABLE_STEPS = 1 << TABLE_STEP_BITS
 LOGIT_LIMIT = 12
-_MODEL_HEAD = struct.Struct("<4sII")  # magic, k, table length
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,22 +78,18 @@ class FixedPointModel:
         return cls(k, np.round(np.asarray(weights) * scale), round(float(bias) * scale), table[:, 1])
 
     def to_bytes(self) -> bytes:
-        head = _MODEL_HEAD.pack(MAGIC, self.k, len(self.p1_freqs))
-        return (head + struct.pack("<q", self.bias) + self.weights.astype("<i4").tobytes()
-                + self.p1_freqs.astype("<u2").tobytes())
+        """The model file (`bench.learn.model_file`): int32 weights, the uint16 table, k and the bias."""
+        return pack_model({"format": "ar-mnist", "k": self.k, "bias": self.bias},
+                          {"weights": self.weights.astype(np.int32), "p1_freqs": self.p1_freqs.astype(np.uint16)})
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> FixedPointModel:
-        if len(blob) < _MODEL_HEAD.size:
-            raise CorruptStreamError("ar-mnist model blob is damaged (delete the cache entry)")
-        magic, k, table_len = _MODEL_HEAD.unpack_from(blob)
-        if magic != MAGIC or len(blob) != _MODEL_HEAD.size + 8 + 4 * k + 2 * table_len:
-            raise CorruptStreamError("ar-mnist model blob is damaged (delete the cache entry)")
-        pos = _MODEL_HEAD.size
-        (bias,) = struct.unpack_from("<q", blob, pos)
-        weights = np.frombuffer(blob, "<i4", k, pos + 8)
-        table = np.frombuffer(blob, "<u2", table_len, pos + 8 + 4 * k)
-        return cls(k, weights, bias, table)
+        model = unpack_model(blob, "ar-mnist model")
+        meta, shapes = model.meta, model.shapes()
+        if (meta.get("format") != "ar-mnist" or not isinstance(meta.get("k"), int) or not isinstance(meta.get("bias"), int)
+                or shapes.get("weights") != [meta["k"]] or len(shapes.get("p1_freqs", [])) != 1):
+            raise BenchError("ar-mnist model file does not describe an ar-mnist model; delete it to retrain")
+        return cls(meta["k"], model.tensors["weights"], meta["bias"], model.tensors["p1_freqs"])
 
     def freqs(self, context: np.ndarray) -> np.ndarray:
         """(n, k) 0/1 contexts -> (n, 2) integer frequency rows, identical on every machine."""

@@ -37,7 +37,7 @@ from bench.coding.latent_stream import FactorizedHistogram, compress_latents, de
 from bench.errors import CorruptStreamError
 from bench.learn.latent_codec import TrainedLossyCodec
 from bench.learn.model_cache import load_or_train
-from bench.learn.torch_io import load_state, pack_model, state_to_bytes
+from bench.learn.model_file import load_tensors, pack_model, tensors_of
 from bench.learn.training import (
     TRAINING_CODE_VERSION,
     TrainingBudget,
@@ -157,19 +157,18 @@ class Bican(TrainedLossyCodec):
                     decom_opt.step()
                     steps += 1
             meta = run.record(steps, n, scalar=self.scalar)
-        return pack_model(meta, {"compressor": state_to_bytes(compressor),
-                                 "decompressor": state_to_bytes(decompressor)})
+        return pack_model(meta, {**tensors_of(compressor, "compressor."), **tensors_of(decompressor, "decompressor.")})
 
     def fit(self, train) -> None:
         ctx = self.ctx
         width = self.profiles[ctx.profile].width if self.width is None else self.width
         self.scalar = max(1, round(FAITHFUL_SCALAR * width))  # the networks' size: training reads it
         training = {"scalar": self.scalar, "training_code": TRAINING_CODE_VERSION}
-        train, parts = self._trained_parts(train, "weights", training)
+        train, model = self._trained_model(train, "weights", training)
         self.compressor, self.decompressor = build_networks(self.scalar)
-        load_state(self.compressor, parts["compressor"], ctx.device).eval()
-        load_state(self.decompressor, parts["decompressor"], ctx.device).eval()
-        self._decompressor_bytes = len(parts["decompressor"])
+        load_tensors(self.compressor, model, "compressor.", ctx.device).eval()
+        load_tensors(self.decompressor, model, "decompressor.", ctx.device).eval()
+        self._decompressor_bytes = model.stored_bytes("decompressor.")
         self._table_bytes = 0
         if self.entropy_coded:
             tables = load_or_train(self.identity, train.digest, ctx, tag="tables", params=training,

@@ -27,7 +27,7 @@ import numpy as np
 from bench import register_codec
 from bench.api.profiles import ProfileSet
 from bench.learn.latent_codec import UniformLatentCodec
-from bench.learn.torch_io import load_state, pack_model, state_to_bytes
+from bench.learn.model_file import load_tensors, pack_model, tensors_of
 from bench.learn.training import (
     TRAINING_CODE_VERSION,
     TrainingBudget,
@@ -147,7 +147,7 @@ class ConvAutoencoder(UniformLatentCodec):
             steps = train_with_random_steps([*encoder.parameters(), *decoder.parameters(), *prior.parameters()],
                                             len(x_all), profile, STEP_RANGE, run, batch_loss)
             meta = run.record(steps, len(x_all))
-        return pack_model(meta, {"encoder": state_to_bytes(encoder), "decoder": state_to_bytes(decoder)})
+        return pack_model(meta, {**tensors_of(encoder, "encoder."), **tensors_of(decoder, "decoder.")})
 
     def latents(self, images: np.ndarray) -> np.ndarray:
         """Continuous latents (n, dims) as float64 numpy."""
@@ -156,11 +156,11 @@ class ConvAutoencoder(UniformLatentCodec):
 
     def fit(self, train) -> None:
         training = self._training_params()
-        train, parts = self._trained_parts(train, "weights", training)
+        train, model = self._trained_model(train, "weights", training)
         self.encoder, self.decoder = build_networks(self.latent_dims, self.profiles[self.ctx.profile])
-        load_state(self.encoder, parts["encoder"], self.device).eval()
-        load_state(self.decoder, parts["decoder"], self.device).eval()
-        self._decoder_bytes = len(parts["decoder"])
+        load_tensors(self.encoder, model, "encoder.", self.device).eval()
+        load_tensors(self.decoder, model, "decoder.", self.device).eval()
+        self._decoder_bytes = model.stored_bytes("decoder.")
         self.latent_code.fit(self, train.digest, self.ctx, lambda: self.latents(train.images),
                              params={**training, "step": self.step})
 

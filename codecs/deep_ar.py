@@ -27,13 +27,12 @@ with other settings refuses in one line.
 
 Weights: `fit` first looks for a shipped model file (`codecs/weights/`, `bench.learn.shipped`) whose
 recipe matches this codec's parameters, profile, seed and training data; its SHA-256 is checked
-before `torch.load(weights_only=True)`. Otherwise, or with `bench run --retrain`, it trains (cached
+before it is read. Otherwise, or with `bench run --retrain`, it trains (cached
 as every learned codec is).
 """
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,6 +53,7 @@ from bench.coding.raster_ar import RasterArCodec
 from bench.coding.reproducible import check_float_settings, float_settings, torch_threads
 from bench.data.mnist import PIXELS, SIDE
 from bench.errors import BenchError
+from bench.learn.model_file import load_tensors, pack_model, tensors_of, unpack_model
 from bench.learn.shipped import shipped_or_trained, write_shipped
 
 MAGIC = b"DAR1"
@@ -65,7 +65,7 @@ LEVELS = 256
 LOCKSTEP_BATCH = 10_000
 #: Torch CPU threads for coding (recorded in the stream; a decoder must use the same count).
 CPU_THREADS = 1
-#: Where shipped model files live: `<name>.pt` and its recipe `<name>.json`.
+#: Where shipped model files live: `<name>.bin` and its card `<name>.json`.
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
@@ -258,28 +258,21 @@ class StackCodingNet:
 
 
 def weights_to_bytes(config: dict, net) -> bytes:
-    """The stored model: a `torch.save` of the architecture and float16 tensors (loadable with
-    `weights_only=True`: plain dicts, lists, numbers and tensors, no pickled code)."""
-    import torch
-
-    state = {k: v.detach().cpu().to(torch.float16) for k, v in net.state_dict().items()}
-    buffer = io.BytesIO()
-    torch.save({"format": "deep-ar", "config": config, "state": state}, buffer)
-    return buffer.getvalue()
+    """The stored model (`bench.learn.model_file`): the architecture and float16 tensors."""
+    return pack_model({"format": "deep-ar", "config": config}, tensors_of(net), storage="float16")
 
 
 def weights_from_bytes(blob: bytes, what: str = "deep-ar model"):
     """(config, network with float32 weights rounded through float16) from `weights_to_bytes`."""
-    import torch
-
+    model = unpack_model(blob, what)
     try:
-        saved = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
-        config = saved["config"]
+        if model.meta["format"] != "deep-ar":
+            raise KeyError("format")
+        config = model.meta["config"]
         net = build_network(config["channels"], tuple(config["dilations"]), config["first_kernel"], config["kernel"])
-        net.load_state_dict({k: v.float() for k, v in saved["state"].items()})
-    except Exception as exc:  # an unpickling error, a missing key, a shape that does not fit
-        raise BenchError(f"{what} is not a deep-ar model file ({type(exc).__name__}); delete it to retrain") from None
-    return config, net.eval()
+    except (KeyError, TypeError, ValueError):
+        raise BenchError(f"{what} is not a deep-ar model file; delete it to retrain") from None
+    return config, load_tensors(net, model).eval()
 
 
 def train_network(images: np.ndarray, settings: DeepArProfile, seed: int, device: str, log=None) -> bytes:
@@ -422,7 +415,7 @@ class DeepAr(RasterArCodec):
 
 def ship(profile: str, seed: int = 0, device: str = "cpu", directory: Path | None = None) -> Path:
     """Train the `profile` model on the MNIST train split and write it as a shipped model file
-    (`deep-ar-<profile>.pt`) with its card (`.json`: SHA-256, recipe, training time and device)."""
+    (`deep-ar-<profile>.bin`) with its card (`.json`: SHA-256, recipe, training time and device)."""
     import time
 
     from bench.api.codec import RunContext
@@ -434,6 +427,6 @@ def ship(profile: str, seed: int = 0, device: str = "cpu", directory: Path | Non
     started = time.perf_counter()
     blob = train_network(train.images, codec.profiles[profile], seed, device, log=lambda line: print(line, flush=True))
     seconds = time.perf_counter() - started
-    return write_shipped((directory or WEIGHTS_DIR) / f"deep-ar-{profile}.pt", blob, codec.recipe(train.digest),
+    return write_shipped((directory or WEIGHTS_DIR) / f"deep-ar-{profile}.bin", blob, codec.recipe(train.digest),
                          seconds, device)
 

@@ -23,7 +23,6 @@ model cache like any trained model.
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 
@@ -34,6 +33,7 @@ from bench import DatasetCodec, register_codec
 from bench.api.profiles import Profile, ProfileSet
 from bench.learn.classifier import N_CLASSES, SMALL_SET_AUGMENTATION, random_affine
 from bench.learn.model_cache import load_or_train
+from bench.learn.model_file import pack_model, unpack_model
 
 #: MNIST's pixel mean and standard deviation: the embedding nets see normalised images, as in the paper.
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -131,25 +131,21 @@ class DistributionMatching(DatasetCodec):
         self.columns: dict = {}
 
     def fit(self, train) -> None:
-        import torch
-
         profile = self.profiles[self.ctx.profile]
 
         def train_images() -> bytes:
             started, started_cpu = time.perf_counter(), time.process_time()
             learned = distribution_matching(train.images, train.labels, self.images_per_class, profile,
                                             self.ctx.seed, self.ctx.device)
-            buffer = io.BytesIO()
-            torch.save({"images": torch.from_numpy(learned), "train_s": time.perf_counter() - started,
-                        "train_cpu_s": time.process_time() - started_cpu}, buffer)
-            return buffer.getvalue()
+            return pack_model({"train_s": time.perf_counter() - started, "train_cpu_s": time.process_time() - started_cpu},
+                              {"images": learned})
 
         # Keyed by the images per class only: the storage parameters code the same learned images.
         owner = self.identity.with_params({"images_per_class": self.images_per_class})
-        state = torch.load(io.BytesIO(load_or_train(owner, train.digest, self.ctx, train_images, tag="synthetic")),
-                           map_location="cpu", weights_only=True)
-        self.synthetic = np.rint(state["images"].numpy() * 255.0).astype(np.uint8)
-        self.columns = {"distill_train_s": state["train_s"], "distill_train_cpu_s": state["train_cpu_s"],
+        learned = unpack_model(load_or_train(owner, train.digest, self.ctx, train_images, tag="synthetic"),
+                               "distilled images")
+        self.synthetic = np.rint(learned.tensors["images"] * 255.0).astype(np.uint8)
+        self.columns = {"distill_train_s": learned.meta["train_s"], "distill_train_cpu_s": learned.meta["train_cpu_s"],
                         "distill_iterations": profile.iterations}
 
     def compress_dataset(self, images: np.ndarray, labels: np.ndarray) -> bytes:

@@ -44,7 +44,7 @@ from bench.coding.container import check_content, content_digest, header_count, 
 from bench.coding.reproducible import check_float_settings, float_settings, torch_threads
 from bench.errors import CorruptStreamError
 from bench.learn.latent_codec import TrainedLossyCodec
-from bench.learn.torch_io import load_state, pack_model, state_to_bytes
+from bench.learn.model_file import load_tensors, pack_model, tensors_of
 from bench.learn.training import (
     TRAINING_CODE_VERSION,
     TrainingBudget,
@@ -262,7 +262,8 @@ class Hyperprior(TrainedLossyCodec):
                 net.eval()
             tables = self._make_tables(nets, x_all)
             meta = run.record(steps, len(x_all), **tables.pop("meta"))
-        return pack_model(meta, {**{name: state_to_bytes(net) for name, net in nets.items()}, **tables})
+        weights = {key: value for name, net in nets.items() for key, value in tensors_of(net, f"{name}.").items()}
+        return pack_model(meta, {**weights, **tables})
 
     def _make_tables(self, nets, x_all) -> dict:
         """The integer tables both sides code with, from the trained model and the train latents' range."""
@@ -289,27 +290,26 @@ class Hyperprior(TrainedLossyCodec):
         probs[np.arange(width)[None, :] > (high - low).numpy()[:, None]] = 0.0
         z_tables = entropy.quantize(probs)
         half_width = y_extent + MARGIN
-        return {"z_low": low.numpy().astype("<i4").tobytes(), "z_high": high.numpy().astype("<i4").tobytes(),
-                "z_tables": z_tables.astype("<i4").tobytes(),
-                "y_tables": gaussian_tables(half_width).astype("<i4").tobytes(),
+        return {"z_low": low.numpy().astype(np.int32), "z_high": high.numpy().astype(np.int32),
+                "z_tables": z_tables.astype(np.int32), "y_tables": gaussian_tables(half_width).astype(np.int32),
                 "meta": {"z_width": width, "half_width": half_width}}
 
     def fit(self, train) -> None:
         ctx = self.ctx
         profile = self.profiles[ctx.profile]
-        _, parts = self._trained_parts(train, "model", {"lam": self.lam, "mean": self.mean,
+        _, model = self._trained_model(train, "model", {"lam": self.lam, "mean": self.mean,
                                                         "training_code": TRAINING_CODE_VERSION})
         self.sides = profile.sides
-        self.nets = {name: load_state(net, parts[name], ctx.device).eval()
+        self.nets = {name: load_tensors(net, model, f"{name}.", ctx.device).eval()
                      for name, net in build_networks(profile, self.mean).items()}
-        self.z_low = np.frombuffer(parts["z_low"], "<i4").astype(np.int64)
-        self.z_high = np.frombuffer(parts["z_high"], "<i4").astype(np.int64)
-        self.z_tables = np.frombuffer(parts["z_tables"], "<i4").astype(np.int64).reshape(len(self.z_low), -1)
+        tables = {name: model.tensors[name].astype(np.int64) for name in ("z_low", "z_high", "z_tables", "y_tables")}
+        self.z_low, self.z_high = tables["z_low"], tables["z_high"]
+        self.z_tables = tables["z_tables"].reshape(len(self.z_low), -1)
         self.half_width = int(self.meta["half_width"])
-        self.y_tables = np.frombuffer(parts["y_tables"], "<i4").astype(np.int64).reshape(len(SCALE_TABLE), -1)
-        decoder_parts = ("g_s", "h_s", "z_density", "z_low", "z_high", "z_tables", "y_tables")
-        self._decoder_bytes = sum(len(parts[name]) for name in decoder_parts)
-        self._model_id = hashlib.sha256(b"".join(parts[name] for name in decoder_parts)).hexdigest()[:16]
+        self.y_tables = tables["y_tables"].reshape(len(SCALE_TABLE), -1)
+        decoder_parts = [name for name in model.tensors if name.startswith(("g_s.", "h_s.", "z_density.")) or name in tables]
+        self._decoder_bytes = model.stored_bytes(*decoder_parts)
+        self._model_id = hashlib.sha256(b"".join(model.tensors[name].tobytes() for name in decoder_parts)).hexdigest()[:16]
 
     @property
     def model_bytes(self) -> int:

@@ -29,8 +29,8 @@ from bench.api.profiles import ProfileSet
 from bench.coding.container import content_digest
 from bench.data.mnist import PIXELS
 from bench.errors import BenchError
+from bench.learn.model_file import pack_model, tensors_of, unpack_model
 from bench.learn.shipped import shipped_or_trained, write_shipped
-from bench.learn.torch_io import pack_model, unpack_model
 
 from . import local_ar
 from .weightless.context_mixing import INGREDIENTS, ContextMixingCodec, Prior
@@ -59,53 +59,35 @@ class LearnedCmProfile(local_ar.LocalArProfile):
 
 
 def pack_network(local_ar_blob: bytes) -> bytes:
-    """local-ar's trained network as this codec's model file (`bench.learn.torch_io.pack_model`): each
-    tensor's rows (one output unit's weights, one position's embedding) as int8 with one float32 scale
-    a row, half local-ar's float16 bytes. Measured on the test images: 0.05% more bits than float16
-    weights (6 bits a weight: 0.2%, 4 bits: 1.0%), for 0.015 bits/pixel less of weights over 70,000 images."""
+    """local-ar's trained network as this codec's model file (`bench.learn.model_file`, int8 rows: one
+    output unit's weights, one position's embedding, with one float32 scale a row), half local-ar's
+    float16 bytes. Measured on the test images: 0.05% more bits than float16 weights (6 bits a weight:
+    0.2%, 4 bits: 1.0%), for 0.015 bits/pixel less of weights over 70,000 images."""
     config, net = local_ar.weights_from_bytes(local_ar_blob)
-    state = {name: tensor.numpy() for name, tensor in net.state_dict().items()}
-    parts = {}
-    for name, tensor in state.items():
-        rows = tensor.reshape(tensor.shape[0], -1)
-        scale = (np.abs(rows).max(axis=1) / 127).astype(np.float32)
-        scale[scale == 0] = 1
-        levels = np.clip(np.round(rows / scale[:, None]), -127, 127).astype(np.int8)
-        parts[name] = scale.astype("<f4").tobytes() + levels.tobytes()
-    meta = {"format": FORMAT, "window": config["window"], "hidden": config["hidden"], "layers": config["layers"],
-            "tensors": [[name, list(tensor.shape)] for name, tensor in state.items()]}
-    return pack_model(meta, parts)
+    meta = {"format": FORMAT, "window": config["window"], "hidden": config["hidden"], "layers": config["layers"]}
+    return pack_model(meta, tensors_of(net), storage="int8")
 
 
 def network_weights(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     """(architecture, float32 tensors by name in local-ar's state_dict order) of a model file, read with
     NumPy alone (decoding needs no torch); a file that is not one is refused in one line."""
+    model = unpack_model(blob, "learned-cm model file")
+    meta = model.meta
     try:
-        meta, parts = unpack_model(blob)
         layers, hidden, window = int(meta["layers"]), int(meta["hidden"]), [int(v) for v in meta["window"]]
         size = window[0] * (2 * window[1] + 1) + window[2]
-        position_dims = int(meta["tensors"][0][1][1])
-        expected = [["position.weight", [PIXELS, position_dims]], ["masked.weight", [hidden, size + position_dims]],
-                    ["masked.bias", [hidden]],
-                    *[[f"blocks.{i}.{part}", [hidden, hidden] if part == "weight" else [hidden]]
-                      for i in range(layers) for part in ("weight", "bias")],
-                    ["out.weight", [256, hidden]], ["out.bias", [256]]]
-        valid = meta.get("format") == FORMAT and meta["tensors"] == expected and list(parts) == [n for n, _ in expected]
-    except (BenchError, ValueError, TypeError, KeyError, IndexError):
+        position_dims = model.shapes()["position.weight"][1]
+        expected = {"position.weight": [PIXELS, position_dims], "masked.weight": [hidden, size + position_dims],
+                    "masked.bias": [hidden],
+                    **{f"blocks.{i}.{part}": [hidden, hidden] if part == "weight" else [hidden]
+                       for i in range(layers) for part in ("weight", "bias")},
+                    "out.weight": [256, hidden], "out.bias": [256]}
+        valid = meta.get("format") == FORMAT and list(model.shapes().items()) == list(expected.items())
+    except (ValueError, TypeError, KeyError, IndexError):
         valid = False
-    if not valid:
+    if not valid or model.raw:
         raise BenchError("learned-cm model file is not a network in its format (retrain, or restore the file)")
-    tensors = {}
-    for name, shape in meta["tensors"]:
-        rows = shape[0]
-        width = int(np.prod(shape)) // rows
-        raw = parts[name]
-        if len(raw) != rows * 4 + rows * width:
-            raise BenchError(f"learned-cm model file's tensor {name} has {len(raw)} bytes (truncated or altered)")
-        scale = np.frombuffer(raw[: rows * 4], "<f4")
-        levels = np.frombuffer(raw[rows * 4 :], np.int8).reshape(rows, width)
-        tensors[name] = (levels.astype(np.float32) * scale[:, None]).reshape(shape)
-    return {"window": window, "hidden": hidden, "layers": layers, "position_dims": position_dims}, tensors
+    return {"window": window, "hidden": hidden, "layers": layers, "position_dims": position_dims}, model.tensors
 
 
 def prior_from_blob(blob: bytes, rate: float) -> Prior:

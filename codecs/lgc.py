@@ -22,7 +22,6 @@ mean image is blurry, and a classifier trained on blurry digits does badly on th
 from __future__ import annotations
 
 import gzip
-import io
 import struct
 import time
 import zlib
@@ -44,6 +43,7 @@ from bench.coding.container import (
 from bench.errors import CorruptStreamError
 from bench.learn.classifier import N_CLASSES
 from bench.learn.model_cache import load_or_train
+from bench.learn.model_file import load_tensors, pack_model, tensors_of, unpack_model
 
 VARIANTS = ("vanilla", "vae", "cvae", "contrastive")
 COVARIANCES = ("full", "diag", "tied", "spherical")
@@ -325,23 +325,19 @@ class LatentGaussianCompression(DatasetCodec):
     # ---- training (sender side)
 
     def fit(self, train) -> None:
-        import torch
-
         ctx = self.ctx
         profile = self.profiles[ctx.profile]
         train = train.head(profile.max_images)
         # Keyed by the autoencoder's own parameters only: every mixture / precision setting shares it.
         owner = self.identity.with_params({k: getattr(self, k) for k in AUTOENCODER_PARAMS})
         blob = load_or_train(owner, train.digest, ctx, lambda: self._train(train, profile), tag="autoencoder")
-        state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        model = unpack_model(blob, "lgc autoencoder")
         # Training times travel with the cached model, so a cache hit still reports what training cost.
-        self.columns.update(ae_train_s=state["train_s"], ae_train_cpu_s=state["train_cpu_s"])
-        self.encoder = build_encoder(self.latent_dim, self.variational, self.conditional)
-        self.decoder = build_decoder(self.latent_dim, self.width, self.conditional)
-        self.encoder.load_state_dict(state["encoder"])
-        self.decoder.load_state_dict(state["decoder"])
-        self.encoder.to(ctx.device).eval()
-        self.decoder.to(ctx.device).eval()
+        self.columns.update(ae_train_s=model.meta["train_s"], ae_train_cpu_s=model.meta["train_cpu_s"])
+        encoder = build_encoder(self.latent_dim, self.variational, self.conditional)
+        decoder = build_decoder(self.latent_dim, self.width, self.conditional)
+        self.encoder = load_tensors(encoder, model, "encoder.", ctx.device).eval()
+        self.decoder = load_tensors(decoder, model, "decoder.", ctx.device).eval()
 
     def _train(self, train, profile: LgcProfile) -> bytes:
         import torch
@@ -385,10 +381,8 @@ class LatentGaussianCompression(DatasetCodec):
                 loss.backward()
                 optimizer.step()
                 schedule.step()
-        buffer = io.BytesIO()
-        torch.save({"encoder": encoder.state_dict(), "decoder": decoder.state_dict(),
-                    "train_s": time.perf_counter() - started, "train_cpu_s": time.process_time() - started_cpu}, buffer)
-        return buffer.getvalue()
+        return pack_model({"train_s": time.perf_counter() - started, "train_cpu_s": time.process_time() - started_cpu},
+                          {**tensors_of(encoder, "encoder."), **tensors_of(decoder, "decoder.")})
 
     def _latents(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Latent codes (the means, for the variational variants) of every image."""

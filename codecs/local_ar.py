@@ -41,19 +41,13 @@ settings), the range-coded body, and a digest of the decoded images, checked aft
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from bench import register_codec
 from bench.api.profiles import Profile, ProfileSet
-from bench.coding.container import (
-    check_content,
-    content_digest,
-    pack_chunks,
-    unpack_chunks,
-)
+from bench.coding.container import check_content, content_digest, pack_chunks, unpack_chunks
 from bench.coding.entropy import (
     PRECISION_BITS,
     Decoder,
@@ -72,6 +66,7 @@ from bench.coding.reproducible import (
 from bench.data.mnist import PIXELS, SIDE
 from bench.errors import BenchError, CorruptStreamError
 from bench.learn.model_cache import load_or_train
+from bench.learn.model_file import load_tensors, pack_model, tensors_of, unpack_model
 
 #: Model blobs and streams (the stream's coding loop is versioned by the header's `loop`, below). PXC
 #: is from the codec's name before it was renamed local-ar (`bench.api.registry.RENAMED`): same format.
@@ -306,30 +301,21 @@ def _linear(h, weight, bias):
 
 
 def weights_to_bytes(config: dict, net) -> bytes:
-    """The stored model: a JSON header (architecture + tensor names and shapes) and float16 tensors."""
-    import torch
-
-    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    header = dict(config, tensors=[[name, list(t.shape)] for name, t in state.items()])
-    chunks = [json.dumps(header, sort_keys=True).encode()]
-    chunks += [t.to(torch.float16).numpy().astype("<f2").tobytes() for t in state.values()]
-    return pack_chunks(MAGIC, chunks)
+    """The stored model (`bench.learn.model_file`): the architecture and float16 tensors."""
+    return pack_model({"format": "local-ar", **config}, tensors_of(net), storage="float16")
 
 
 def weights_from_bytes(blob: bytes):
     """(config, network with float32 weights rounded through float16) from `weights_to_bytes`."""
-    import torch
-
-    magic, chunks = unpack_chunks(blob, len(MAGIC))
-    if magic != MAGIC or not chunks:
-        raise BenchError("local-ar model blob is not in the expected format (delete the cache entry)")
-    config = json.loads(chunks[0])
-    net = build_network(config["window_size"], config["hidden"], config["layers"], config["head"])
-    state = {}
-    for (name, shape), raw in zip(config.pop("tensors"), chunks[1:], strict=True):
-        state[name] = torch.from_numpy(np.frombuffer(raw, "<f2").astype(np.float32).reshape(shape))
-    net.load_state_dict(state)
-    return config, net.eval()
+    model = unpack_model(blob, "local-ar model")
+    config = dict(model.meta)
+    try:
+        if config.pop("format") != "local-ar":
+            raise KeyError("format")
+        net = build_network(config["window_size"], config["hidden"], config["layers"], config["head"])
+    except (KeyError, TypeError, ValueError):
+        raise BenchError("local-ar model file does not describe a local-ar network; delete it to retrain") from None
+    return config, load_tensors(net, model).eval()
 
 
 def _training_batch(frame, window: CausalWindow, settings: LocalArProfile, sampler):

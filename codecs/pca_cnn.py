@@ -21,8 +21,8 @@ import numpy as np
 from bench import register_codec
 from bench.api.profiles import ProfileSet
 from bench.learn.latent_codec import UniformLatentCodec
+from bench.learn.model_file import load_tensors, pack_model, tensors_of
 from bench.learn.principal_axes import principal_axes
-from bench.learn.torch_io import load_state, pack_model, state_to_bytes
 from bench.learn.training import (
     TRAINING_CODE_VERSION,
     TrainingBudget,
@@ -112,16 +112,16 @@ class PcaCnn(UniformLatentCodec):
             steps = train_with_random_steps(refiner.parameters(), len(images), profile, STEP_RANGE, run,
                                             batch_loss)
             meta = run.record(steps, len(images))
-        return pack_model(meta, {"refiner": state_to_bytes(refiner)})
+        return pack_model(meta, tensors_of(refiner, "refiner."))
 
     def fit(self, train) -> None:
         # The axes come first: training reads the coefficients.
         head = train.head(self.profiles[self.ctx.profile].max_images)
         mean, axes = principal_axes(head.images, head.digest)
         self.mean, self.axes = mean.astype(np.float32), np.ascontiguousarray(axes, dtype=np.float32)
-        train, parts = self._trained_parts(train, "refiner", {"training_code": TRAINING_CODE_VERSION})
-        self.refiner = load_state(build_refiner(self.profiles[self.ctx.profile]), parts["refiner"], self.device).eval()
-        self._refiner_bytes = len(parts["refiner"])
+        train, model = self._trained_model(train, "refiner", {"training_code": TRAINING_CODE_VERSION})
+        self.refiner = load_tensors(build_refiner(self.profiles[self.ctx.profile]), model, "refiner.", self.device).eval()
+        self._refiner_bytes = model.stored_bytes("refiner.")
         self.latent_code.fit(self, train.digest, self.ctx, lambda: self.latents(train.images),
                              params={"step": self.step})
 

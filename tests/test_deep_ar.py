@@ -140,7 +140,7 @@ def test_streams_of_other_float_settings_or_another_model_are_refused(fitted, te
         other.decompress(codec.compress(test_images[:1]))
 
 
-def write_card(folder, blob: bytes, recipe: dict, name: str = "deep-ar-smoke.pt"):
+def write_card(folder, blob: bytes, recipe: dict, name: str = "deep-ar-smoke.bin"):
     (folder / name).write_bytes(blob)
     card = {"file": name, "sha256": hashlib.sha256(blob).hexdigest(), "recipe": recipe}
     (folder / name).with_suffix(".json").write_text(json.dumps(card))
@@ -153,8 +153,8 @@ def test_fit_uses_a_shipped_model_whose_recipe_matches(fitted, tmp_path, monkeyp
     write_card(tmp_path, blob, json.loads(json.dumps(codec.recipe(train.digest))))
     shipped = create_codec("deep-ar", ctx=RunContext(profile="smoke", cache_dir=tmp_path / "empty-cache"))
     shipped.fit(train)
-    assert shipped.model_source == "shipped deep-ar-smoke.pt"
-    assert shipped.model_bytes == (tmp_path / "deep-ar-smoke.pt").stat().st_size
+    assert shipped.model_source == "shipped deep-ar-smoke.bin"
+    assert shipped.model_bytes == (tmp_path / "deep-ar-smoke.bin").stat().st_size
     assert not (tmp_path / "empty-cache").exists()  # nothing trained
     # Another recipe (here: another seed) trains instead of taking the file.
     other = create_codec("deep-ar", ctx=RunContext(profile="smoke", cache_dir=tmp_path / "cache", seed=3))
@@ -169,14 +169,14 @@ def test_a_tampered_shipped_file_is_refused_in_one_line(fitted, tmp_path, monkey
     write_card(tmp_path, blob, json.loads(json.dumps(codec.recipe(train.digest))))
     tampered = bytearray(blob)
     tampered[len(tampered) // 2] ^= 1
-    (tmp_path / "deep-ar-smoke.pt").write_bytes(bytes(tampered))
+    (tmp_path / "deep-ar-smoke.bin").write_bytes(bytes(tampered))
     fresh = create_codec("deep-ar", ctx=RunContext(profile="smoke", cache_dir=tmp_path / "cache"))
     with pytest.raises(BenchError, match="fails its SHA-256 check") as refused:
         fresh.fit(train)
     assert "\n" not in str(refused.value)
 
 
-def test_a_model_file_with_pickled_code_is_refused_by_the_weights_only_load(tmp_path):
+def test_a_pickle_with_code_is_refused_without_being_unpickled(tmp_path):
     import io
 
     class Payload:
@@ -185,8 +185,9 @@ def test_a_model_file_with_pickled_code_is_refused_by_the_weights_only_load(tmp_
 
     buffer = io.BytesIO()
     torch.save({"format": "deep-ar", "config": {}, "state": Payload()}, buffer)
-    with pytest.raises(BenchError, match="not a deep-ar model file"):
+    with pytest.raises(BenchError, match="deep-ar model is not a model file") as refused:
         deep_ar.weights_from_bytes(buffer.getvalue())
+    assert "\n" not in str(refused.value)
 
 
 def test_every_shipped_model_file_matches_its_card():

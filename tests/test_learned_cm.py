@@ -14,11 +14,11 @@ from bench_codecs.weightless import context_mixing
 
 from bench import create_codec
 from bench.api.codec import RunContext
-from bench.coding.container import seal, unseal
+from bench.coding.container import pack_chunks, seal, unpack_chunks, unseal
 from bench.data.mnist import PIXELS, load_split
 from bench.errors import BenchError, CodecError, CorruptStreamError
+from bench.learn.model_file import MAGIC, pack_model, unpack_model
 from bench.learn.shipped import write_shipped
-from bench.learn.torch_io import pack_model, unpack_model
 
 
 @pytest.fixture(scope="module")
@@ -162,16 +162,19 @@ def test_the_model_file_holds_int8_weights_within_half_a_step_of_local_ars(train
 
 def test_a_file_that_is_not_a_model_file_is_refused_in_one_line(fitted):
     _, blob = fitted
-    meta, parts = unpack_model(blob)
-    damaged = [b"", b"TW01garbage", local_ar.MAGIC + b"\x00" * 10,
-               pack_model({**meta, "hidden": meta["hidden"] + 1}, parts),
-               pack_model({**meta, "format": "other"}, parts)]
-    for bad in damaged:
-        with pytest.raises(BenchError, match="not a network in its format") as error:
+    model = unpack_model(blob)
+    not_model_files = [b"", MAGIC + b"garbage", local_ar.MAGIC + b"\x00" * 10]
+    other_networks = [pack_model({**model.meta, "hidden": model.meta["hidden"] + 1}, model.tensors, "int8"),
+                      pack_model({**model.meta, "format": "other"}, model.tensors, "int8"),
+                      pack_model(model.meta, model.tensors, "int8", raw={"extra": b"1"})]
+    for bad, message in [*((b, "not a model file") for b in not_model_files),
+                         *((b, "not a network in its format") for b in other_networks)]:
+        with pytest.raises(BenchError, match=message) as error:
             learned_cm.prior_from_blob(bad, 0.0)
         assert "\n" not in str(error.value)
-    cut = pack_model(meta, {**parts, "out.bias": parts["out.bias"][:-3]})
-    with pytest.raises(BenchError, match="tensor out.bias has .* bytes"):
+    magic, chunks = unpack_chunks(blob, len(MAGIC))
+    cut = pack_chunks(magic, [*chunks[:-1], chunks[-1][:-3]])
+    with pytest.raises(BenchError, match="tensor out.bias: .* bytes where its shape needs"):
         learned_cm.prior_from_blob(cut, 0.0)
 
 

@@ -88,6 +88,9 @@ print(json.dumps({"file": bench.__file__, "modules": names, "broken": broken_mod
     site_packages = Path(found["file"]).parents[1]
     assert (site_packages / "bench" / "data" / "mnist.sha256").is_file()
     assert (site_packages / "bench" / "report" / "template.html.j2").is_file()
+    assert (site_packages / "bench" / "report" / "captions.html.j2").is_file()
+    shipped = sorted(p.name for p in (CHECKOUT / "codecs" / "weights").iterdir())
+    assert sorted(p.name for p in (site_packages / "bench_codecs" / "weights").iterdir()) == shipped
 
 
 def test_installed_bench_runs_and_reports_outside_the_checkout(installed, tmp_path):

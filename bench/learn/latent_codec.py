@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.api.codec import ImageCodec
 from bench.learn.model_cache import load_or_train
-from bench.learn.torch_io import unpack_model
+from bench.learn.model_file import ModelFile, unpack_model
 from bench.learn.training import apply_in_batches
 from bench.learn.uniform_quantiser import UniformLatentCode
 
@@ -24,6 +24,8 @@ from bench.learn.uniform_quantiser import UniformLatentCode
 class TrainedLossyCodec(ImageCodec):
     kind = "lossy"
     uses_torch = True
+    #: The codec's name in its messages.
+    codec_name: str = ""
     #: Images per batch when coding (inference only).
     coding_batch: int = 1000
 
@@ -31,19 +33,20 @@ class TrainedLossyCodec(ImageCodec):
     device: str = "cpu"
 
     def _train(self, images: np.ndarray, ctx, profile) -> bytes:
-        """Train the networks on `images` under `profile`: the model blob (`torch_io.pack_model`)."""
+        """Train the networks on `images` under `profile`: the model file (`model_file.pack_model`)."""
         raise NotImplementedError
 
-    def _trained_parts(self, train, tag: str, params: dict):
-        """(the training images actually used, the model's parts), trained on a cache miss."""
+    def _trained_model(self, train, tag: str, params: dict) -> tuple[object, ModelFile]:
+        """(the training images actually used, the model file), trained on a cache miss."""
         ctx = self.ctx
         profile = self.profiles[ctx.profile]
         train = train.head(profile.max_images)
         self.device = ctx.device
         blob = load_or_train(self.identity, train.digest, ctx, lambda: self._train(train.images, ctx, profile),
                              tag=tag, params=params)
-        self.meta, parts = unpack_model(blob)
-        return train, parts
+        model = unpack_model(blob, f"{self.codec_name} model")
+        self.meta = model.meta
+        return train, model
 
     def training_columns(self) -> dict:
         return {"model_train_s": self.meta.get("train_s"), "model_train_steps": self.meta.get("steps")}
@@ -52,7 +55,6 @@ class TrainedLossyCodec(ImageCodec):
 class UniformLatentCodec(TrainedLossyCodec):
     #: The magic bytes of its latent stream.
     magic: bytes = b""
-    codec_name: str = ""
 
     def _use_step(self, step: float) -> None:
         self.step = float(step)

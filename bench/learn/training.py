@@ -28,11 +28,22 @@ import numpy as np
 from bench.api.codec import RunContext
 from bench.api.identity import source_digest
 from bench.api.profiles import Profile
-from bench.learn.torch_io import training_threads
+from bench.coding.reproducible import torch_threads
 
 #: Hash of this file: codecs put it in their model-cache parameters, since the cache key hashes only
 #: the codec's own module and a change here changes what training produces.
 TRAINING_CODE_VERSION = source_digest([__file__])
+
+
+#: Threads for CPU training. Measured on the 2-core machine these codecs were built on, with other
+#: jobs running: one thread took 83 ms per batch, two took 1,072 ms (OpenMP workers spin-waiting
+#: for a core). Training is the long part; coding keeps torch's own setting.
+CPU_TRAIN_THREADS = 1
+
+
+def training_threads(device: str):
+    """Limit torch's CPU threads for the duration of a training run (restored afterwards)."""
+    return torch_threads(device, CPU_TRAIN_THREADS)
 
 
 #: The one-cycle schedule's warm-up (10% of the steps) must span at least two steps.
