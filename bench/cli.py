@@ -195,9 +195,9 @@ def cmd_suites(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from bench.api.codec import RunContext
+    from bench.api.codec import RunContext, Seeding
     from bench.api.registry import BrokenConfig, broken_modules, parse_spec
-    from bench.api.suites import DEFAULT_SUITE, SEED_COUNT, Seeding, get_suite
+    from bench.api.suites import DEFAULT_SUITE, SEED_COUNT, get_suite
     from bench.run.environment import device_name, resolve_device
     from bench.run.executor import LocalExecutor, ProcessExecutor, default_jobs
     from bench.run.results import check_results_dir

@@ -127,8 +127,7 @@ def test_dataset_codec_path(tmp_path, temporary_codecs):
 
 
 def test_seeds_are_a_dimension_of_the_run_each_seed_a_cell_and_a_row(tmp_path, capsys):
-    from bench.api.codec import RunContext
-    from bench.api.suites import Seeding
+    from bench.api.codec import RunContext, Seeding
     from bench.run.cell import plan
 
     ctx = RunContext(profile="smoke", cache_dir=tmp_path / "cache")
@@ -164,8 +163,7 @@ def test_seeds_are_a_dimension_of_the_run_each_seed_a_cell_and_a_row(tmp_path, c
 
 
 def test_judge_only_seeds_train_the_judge_again_and_keep_the_codecs_draw(tmp_path):
-    from bench.api.codec import RunContext
-    from bench.api.suites import Seeding
+    from bench.api.codec import RunContext, Seeding
     from bench.run.runner import run
 
     ctx = RunContext(profile="smoke", cache_dir=tmp_path / "cache")

@@ -58,6 +58,17 @@ class RunContext:
         return self.seed if self.judge_seed is None else self.judge_seed
 
 
+@dataclass(frozen=True)
+class Seeding:
+    """The seeds one configuration runs under, each a cell and a row of its own (`RunContext.seed`,
+    or only `RunContext.judge_seed`)."""
+
+    seeds: tuple[int, ...]
+    #: Only the judge's seed varies: the codec trains (and selects) under the run's seed, so its model is
+    #: trained once and only the judge's noise is measured.
+    judge_only: bool = False
+
+
 class Codec:
     kind: ClassVar[str] = ""
     #: Set by the registry: the registered name, the full parameter dict (defaults filled in), and

@@ -16,18 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.api.codec import Seeding
 from bench.api.registry import config_label, create_codec, get_entry, list_codecs, parse_spec
 from bench.errors import CodecError
-
-
-@dataclass(frozen=True)
-class Seeding:
-    """The seeds one configuration runs under, each a cell and a row of its own."""
-
-    seeds: tuple[int, ...]
-    #: Only the judge's seed varies: the codec trains (and selects) under the run's seed, so its model is
-    #: trained once and only the judge's noise is measured.
-    judge_only: bool = False
 
 
 @dataclass(frozen=True)

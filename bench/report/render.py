@@ -2,7 +2,8 @@
 
 `render_report(source)` reads the rows (`bench.report.rows`), builds the tables (`tables`) and the
 figures (`figures/`, one module each, matplotlib Agg as base64 PNGs), and fills `template.html.j2`
-(beside this module, inside the package). The page loads nothing from anywhere: it opens from disk.
+(beside this module, inside the package; the figures' captions are `captions.html.j2`). The page
+loads nothing from anywhere: it opens from disk.
 Any column may be missing or NaN, and every section without data says so instead of breaking.
 """
 
@@ -20,7 +21,7 @@ from bench.report.figures.accuracy import figure_accuracy
 from bench.report.figures.per_digit import figure_per_digit
 from bench.report.figures.pictures import figure_dataset_samples, figure_grid
 from bench.report.figures.rate_distortion import figure_rate_distortion
-from bench.report.figures.style import Styles
+from bench.report.figures.style import Figure, Styles
 from bench.report.figures.throughput import concurrency_note, figure_throughput
 from bench.report.figures.tsne import figure_tsne
 from bench.report.provenance import device_names, protocol_paragraph, provenance
@@ -42,6 +43,7 @@ TEMPLATE_DIR = Path(__file__).parent
 
 
 TEMPLATE_NAME = "template.html.j2"
+CAPTIONS_NAME = "captions.html.j2"
 
 
 def device_section(summary: pd.DataFrame, frame: pd.DataFrame, device: str, scale: float) -> dict:
@@ -117,12 +119,20 @@ def build_context(table: pd.DataFrame, artifact_dir: Path, source: Path,
     }
 
 
-def render_html(context: dict) -> str:
+def _templates():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select_autoescape(["html", "j2"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return env.get_template(TEMPLATE_NAME).render(**context)
+    return Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select_autoescape(["html", "j2"]),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def render_html(context: dict) -> str:
+    return _templates().get_template(TEMPLATE_NAME).render(**context)
+
+
+def caption(figure: Figure) -> str:
+    """A figure's caption as the page reads (`captions.html.j2`): plain text, whitespace collapsed."""
+    return _templates().get_template(CAPTIONS_NAME).module.caption(figure).striptags()
 
 
 def render_report(source: str | os.PathLike, out: str | os.PathLike | None = None,

@@ -22,10 +22,9 @@ from datetime import datetime, timezone
 import numpy as np
 from tqdm import tqdm
 
-from bench.api.codec import Codec, DatasetCodec, ImageCodec, RunContext
+from bench.api.codec import Codec, DatasetCodec, ImageCodec, RunContext, Seeding
 from bench.api.identity import code_version, content_key
 from bench.api.registry import BrokenConfig, config_label, create_codec, get_entry, report_columns
-from bench.api.suites import Seeding
 from bench.data.idx import to_idx
 from bench.errors import CodecUnavailable, one_line
 from bench.learn import classifier

@@ -84,7 +84,7 @@ def test_a_codec_that_declares_a_role_is_singled_out_without_a_report_edit(fake_
     monkeypatch.setattr(rate_distortion_figure, "encode_figure", keep)
     per_digit = per_digit_figure.figure_per_digit(summary, styles)
     rate_distortion_figure.figure_rate_distortion(summary, styles)
-    assert "tiny-ae:width=4" in per_digit.caption
+    assert "tiny-ae:width=4" in render.caption(per_digit)
     bars = [t.get_text() for t in drawn["per-digit-error"].axes[0].get_legend().get_texts()]
     assert [b.split(" ")[0] for b in bars] == ["tiny-ae:width=4", "tiny-ae:width=1"]
     series = [t.get_text() for t in drawn["rate-distortion"].axes[0].get_legend().get_texts()]
@@ -134,7 +134,7 @@ def test_the_accuracy_plot_draws_every_family_in_panels_by_kind_with_the_pareto_
     assert numbers == [str(i) for i in range(1, len(frontier) + 1)]
     # The published distillation figures are there, labelled as such, beside the measured points.
     assert {"DM 1", "DC 10", "KIP-ConvNet 50"} <= {t.get_text() for t in main.texts}
-    assert "published, not measured here" in figure.caption
+    assert "published, not measured here" in render.caption(figure)
 
 
 def test_the_throughput_says_how_many_cells_ran_side_by_side():
@@ -146,7 +146,7 @@ def test_the_throughput_says_how_many_cells_ran_side_by_side():
     assert "1 configuration timed alone" in note and "2 timed with 3 cells running side by side" in note
     assert {r["config"]: r["concurrent"] for r in context["size_tables"][0]["rows"]} == {
         "gzip": "1", "zstd": "3", "jpeg": "3"}
-    assert "[×N]" in context["figures"]["throughput"].caption
+    assert "[×N]" in render.caption(context["figures"]["throughput"])
     page = render.render_html(context)
     assert "cells at once" in page and "data-concurrency" in page
     old = build_context(make_table(rows).drop(columns=["concurrent_cells"]), Path("/nonexistent"), Path("t.csv"))
@@ -168,3 +168,11 @@ def test_the_report_gives_bd_rates_against_webp_beside_the_rate_distortion_plot(
     table = table[: table.index("</table>")]
     # PSNR = 10 log10(bpp / 0.01) for WebP, +3.01 dB for pca: pca needs 1/2 the bits over the overlap.
     assert "<td>pca</td>" in table and "-50.0%" in table
+
+
+def test_every_figure_has_its_caption_block_in_the_template():
+    context = build_context(make_table([make_row("gzip", "lossless", 1.6, enc_s=1.0, dec_s=0.5)]),
+                            Path("/nonexistent"), Path("t.csv"))
+    captions = {figure.id: render.caption(figure) for figure in context["figures"].values()}
+    assert len(captions) == len(context["figures"]) >= 7
+    assert all(len(text) > 60 for text in captions.values()), captions

@@ -49,8 +49,8 @@ def test_a_committed_table_without_family_and_roles_renders_the_writeup_settings
     context = build_context(table, artifact_dir, source)
     figures = context["figures"]
     assert all(figures[k].png for k in ("rate_distortion", "grid", "per_digit", "tsne", "throughput"))
-    assert "(conv-ae:latent_dims=39, conv-ae:latent_dims=8)" in figures["per_digit"].caption
-    assert "(conv-ae:latent_dims=39, conv-ae:latent_dims=8)" in figures["tsne"].caption
+    assert "(conv-ae:latent_dims=39, conv-ae:latent_dims=8)" in render.caption(figures["per_digit"])
+    assert "(conv-ae:latent_dims=39, conv-ae:latent_dims=8)" in render.caption(figures["tsne"])
     assert 'data-figure="per-digit-error"' in render.render_html(context)
 
 
@@ -73,7 +73,7 @@ def test_gpu_rows_and_extra_tables_get_their_own_device_section(tmp_path):
     assert section["sources"] == [str(tmp_path / "gpu.csv")]
     assert section["protocol"]["protocols"] == ["CNN 'full' profile on the GPU"]
     # Nor in the CPU figures: the rate-distortion plot draws jpeg alone.
-    assert "conv-ae" not in context["figures"]["rate_distortion"].caption
+    assert "conv-ae" not in render.caption(context["figures"]["rate_distortion"])
     out = render_report(tmp_path, extra_tables=[tmp_path / "gpu.csv"])
     page = out.read_text()
     assert 'data-device-section="cuda"' in page and 'data-device="cuda"' in page

@@ -84,24 +84,13 @@ def _bpp_axis(ax, top: bool) -> None:
 
 
 def figure_accuracy(frame: pd.DataFrame, full: FullAccuracy, styles: Styles) -> Figure:
-    figure = Figure("compression-vs-accuracy", "Compression vs accuracy",
-                    "x: payload bits per pixel of each row's own data (log scale; ‡: learned codecs at their "
-                    "held-out figure, the 10,000 test images coded by a model fitted on the train split); "
-                    "y: test accuracy (%) on the real 10,000 test images of the classifier trained on the "
-                    "decoded training set, on a log scale of the error rate. Colour: the kind (blue lossless, "
-                    "red/orange lossy, green dataset codecs, black the full training set); marker and shade: "
-                    "the codec family. Lossless codecs (hollow) sit at the full-data accuracy. The grey steps "
-                    "join the Pareto-optimal points (no other point is smaller and more accurate), which are "
-                    "numbered (the key below the figure names them). Below, one panel per kind on the same "
-                    "x axis, each with its own legend.")
+    figure = Figure("compression-vs-accuracy", "Compression vs accuracy")
     rows = merge_seeds(frame[frame["accuracy_pct"].notna() & (frame["head_bpp"] > 0)])
     if rows.empty:
         figure.missing = ("No accuracy in this table: no lossy or dataset codec with a downstream classifier "
                           "has run yet, and no full-data accuracy is recorded.")
         return figure
-    if rows["n_seeds"].gt(1).any():
-        figure.caption += " Codecs run with several seeds: mean and standard deviation over the seeds."
-    figure.caption += " Model bytes are not in x (see the table's total columns)."
+    figure.notes.update(drawn=True, seeds=bool(rows["n_seeds"].gt(1).any()))
     rows = rows.assign(ceiling=rows["family"].isin(styles.ceilings))
     kinds = sorted(rows.loc[~rows["ceiling"], "kind"].unique(), key=kind_order)
     per_kind = {kind: rows[rows["kind"].eq(kind) & ~rows["ceiling"]] for kind in kinds}
@@ -163,10 +152,7 @@ def figure_accuracy(frame: pd.DataFrame, full: FullAccuracy, styles: Styles) -> 
     published = dataset_frontier.published_points()
     published_on = [main] + [ax for ax, kind in zip(axes[1:], kinds, strict=True) if kind == "dataset"]
     if "dataset" in kinds:
-        figure.caption += (" Grey stars: published dataset-distillation figures (DC, DM, KIP-ConvNet at 1/10/50 "
-                           "images per class; ConvNet judge, their own protocol), placed at the bytes of that "
-                           "many 8-bit images: published, not measured here. In the dataset panel the green "
-                           "steps join the best dataset codec at each size.")
+        figure.notes["published"] = True
         for ax in published_on:
             ax.plot(published["bpp"], published["accuracy_pct"], linestyle="none", marker="*", markersize=9,
                     color="0.6", markerfacecolor="none", zorder=1,
@@ -178,9 +164,7 @@ def figure_accuracy(frame: pd.DataFrame, full: FullAccuracy, styles: Styles) -> 
                               label="published distillation (not measured here)"))
     anchors = [a for a in verdict.pending_anchors(frame) if a["images"] == "test"] if full.percent is not None else []
     if anchors:
-        figure.caption += (" Grey diamonds: lossless reference coders measured outside this bench on the same "
-                           "10,000 test images (" + "; ".join(f"{a['label']}: {a['bpp']:.3f} bpp" for a in anchors)
-                           + "), at the full-data accuracy as every lossless codec: anchors, not rows of this table.")
+        figure.notes["anchors"] = [f"{a['label']}: {a['bpp']:.3f} bpp" for a in anchors]
         anchored_on = [main] + [ax for ax, kind in zip(axes[1:], kinds, strict=True) if kind == "lossless"]
         for ax in anchored_on:
             for anchor in anchors:

@@ -52,8 +52,7 @@ def _nominal_label(row: pd.Series) -> str:
 
 def figure_per_digit(frame: pd.DataFrame, styles: Styles) -> Figure:
     rows, which = autoencoder_selection(frame)
-    figure = Figure("per-digit-error", "Reconstruction error per digit",
-                    f"Mean squared error per pixel ([0, 1] scale) of each digit class, for {which}.")
+    figure = Figure("per-digit-error", "Reconstruction error per digit", notes={"which": which})
     if rows.empty:
         figure.missing = "No lossy rows with per-digit errors (mse_digit0..9) in this table."
         return figure

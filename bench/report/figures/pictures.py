@@ -54,10 +54,7 @@ def _draw_grid(labels: list[str], samples: list[np.ndarray]):
 
 
 def figure_grid(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
-    figure = Figure("reconstructions", "Test digits and their reconstructions",
-                    f"The first {GRID_DIGITS} test digits of the run (top row of each block) and each lossy "
-                    "codec's reconstruction of them, one row per codec and rate, labelled with its bits per "
-                    "pixel and PSNR.")
+    figure = Figure("reconstructions", "Test digits and their reconstructions", notes={"digits": GRID_DIGITS})
     found = _lossy_with_artifacts(frame, artifact_dir, GRID_MAX_ROWS)
     if not found:
         figure.missing = "No lossy codec rows with saved reconstructions (artifacts) in this run."
@@ -65,7 +62,7 @@ def figure_grid(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
     shown = found[:GRID_MAX_ROWS]
     n_lossy = int(frame["kind"].eq("lossy").sum())
     if n_lossy > len(shown):
-        figure.caption += f" Showing the first {len(shown)} of {n_lossy} lossy configurations."
+        figure.notes.update(shown=len(shown), lossy=n_lossy)
     labels, samples, previous = [], [], None
     for row, sample in shown:
         digest = str(sample.get("split_digest", ""))
@@ -79,9 +76,7 @@ def figure_grid(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
 
 
 def figure_dataset_samples(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
-    figure = Figure("dataset-samples", "Samples of the decoded training sets",
-                    f"The first {GRID_DIGITS} images of the training set each dataset codec's receiver decodes "
-                    "(synthetic images for generative codecs, selected ones for coresets).")
+    figure = Figure("dataset-samples", "Samples of the decoded training sets", notes={"digits": GRID_DIGITS})
     labels, samples = [], []
     for _, row in frame[frame["kind"].eq("dataset")].sort_values(["family", "codec", "payload_bytes"]).iterrows():
         sample = artifacts.load(artifact_dir, row["cell_key"])

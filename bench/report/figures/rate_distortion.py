@@ -20,17 +20,12 @@ from bench.report.figures.style import (
 
 
 def figure_rate_distortion(frame: pd.DataFrame, styles: Styles) -> Figure:
-    figure = Figure("rate-distortion", "Rate-distortion of the lossy codecs",
-                    "x: payload bits per pixel (bottom) and bytes per image (top); y: PSNR in dB on a [0, 1] "
-                    "pixel scale (higher is better). Model bytes are not in the payload (see the table's "
-                    "total column).")
+    figure = Figure("rate-distortion", "Rate-distortion of the lossy codecs")
     rows = frame[frame["kind"].eq("lossy") & np.isfinite(frame["head_psnr"]) & frame["head_bpp"].gt(0)]
     if rows.empty:
         figure.missing = "No lossy codec rows with a measured PSNR in this table."
         return figure
-    if rows["held_out"].any():
-        figure.caption += (" ‡: learned codecs at their held-out figures (the 10,000 test images coded alone "
-                           "by a model fitted on the train split).")
+    figure.notes["held_out"] = bool(rows["held_out"].any())
     fig = new_figure(width_for_legend(rows.groupby(["family", "split"]).ngroups), 5)
     ax = fig.add_subplot()
     for (family, split), group in rows.groupby(["family", "split"], sort=True):

@@ -1,4 +1,5 @@
-"""What every figure shares: the `Figure` the template shows (a base64 PNG and its caption), a new
+"""What every figure shares: the `Figure` the template shows (a base64 PNG and what its caption says:
+the caption itself is the template's, `captions.html.j2`), a new
 matplotlib figure without pyplot state, log axes with plain labels, legends outside the axes, and
 `Styles`, one colour and marker per family (the colour says the kind)."""
 
@@ -37,7 +38,7 @@ CEILING_STYLE = ("#000000", "*")
 class Figure:
     id: str
     title: str
-    caption: str = ""
+    notes: dict = field(default_factory=dict)  # what the caption says of this table (captions.html.j2)
     png: str | None = None  # base64
     key: list[str] = field(default_factory=list)  # what the numbers in the figure stand for
     missing: str = ""  # why there is no figure

@@ -14,9 +14,7 @@ THROUGHPUT_MAX_BARS = 60  # beyond this many configurations the bars show one me
 def figure_throughput(frame: pd.DataFrame) -> Figure:
     rows = frame[frame["enc_images_per_s"].gt(0) & frame["dec_images_per_s"].gt(0)]
     devices = sorted(rows["device_name"].dropna().astype(str).unique())
-    figure = Figure("throughput", "Throughput",
-                    "Images per second of the timed encode and decode of each configuration (after a "
-                    f"warm-up; GPU synchronised), log scale. Device: {', '.join(devices) or 'not recorded'}.")
+    figure = Figure("throughput", "Throughput", notes={"devices": devices})
     if rows.empty:
         figure.missing = "No timed rows in this table."
         return figure
@@ -26,11 +24,9 @@ def figure_throughput(frame: pd.DataFrame) -> Figure:
         grouped = rows.assign(device_name=rows["device_name"].fillna("?")).groupby(["family", "device_name"])
         rows = grouped[["enc_images_per_s", "dec_images_per_s", "images_per_s"]].median().join(
             grouped[["concurrent_cells"]].max()).reset_index()
-        figure.caption += (f" With {len(frame)} configurations, each bar is the median over a codec family's "
-                           "configurations.")
+        figure.notes["per_family"] = len(frame)
     if rows["concurrent_cells"].gt(1).any():
-        figure.caption += (" [×N]: timed while N cells ran side by side on the machine (the most over the bar's "
-                           "cells); bars without it ran alone or did not record it.")
+        figure.notes["concurrent"] = True
     rows = rows.sort_values("images_per_s")
     multi_device = len(devices) > 1
 

@@ -23,9 +23,7 @@ TSNE_IMAGES = 150  # per set: originals and each reconstruction
 def figure_tsne(frame: pd.DataFrame, artifact_dir: Path) -> Figure:
     rows, which = autoencoder_selection(frame)
     figure = Figure("tsne", "t-SNE of originals and reconstructions",
-                    f"One joint t-SNE embedding (scikit-learn, perplexity 30, {TSNE_ITERATIONS} iterations, seed 0) of the run's first "
-                    f"{TSNE_IMAGES} test digits and their reconstructions by {which}; colour: the "
-                    "true digit. Reconstructions that keep the classes apart keep their clusters.")
+                    notes={"iterations": TSNE_ITERATIONS, "images": TSNE_IMAGES, "which": which})
     pairs = []
     for _, row in rows.sort_values("bpp", ascending=False).iterrows():
         sample = artifacts.load(artifact_dir, row["cell_key"])
