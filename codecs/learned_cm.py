@@ -3,7 +3,7 @@
 weightless-cm learns everything while it codes, so its first images are dear: it has seen nothing
 yet. This codec starts from what 60,000 training images teach: local-ar's network (a causal window
 of the pixels above and to the left and the position, through a small MLP, to the 256 values;
-`local_ar.py`), trained offline. The compiled context mixer (`weightless/context_mixing.cpp`, its
+`local_ar/`), trained offline. The compiled context mixer (`weightless/context_mixing.cpp`, its
 `Prior`) takes the network's prediction of each binary decision as one more input of its mixers and
 as the context of one more mixer, beside its counts in exact-value contexts, its mixers and its
 secondary estimation, all learning as they code exactly as in weightless-cm. The network adapts as

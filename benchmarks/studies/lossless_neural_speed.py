@@ -46,19 +46,24 @@ class Part:
 
 # -- shared helpers ------------------------------------------------------------------------------
 def load_module_at(commit: str, path: str, module_name: str):
-    """Import `path` as it is in `commit` (read with `git show`) as a separate module, not registered
-    as a codec (the working tree's copy keeps the name)."""
-    source = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout
+    """Import `path` (a module file, or a package's folder) as it is in `commit` (read with `git show`)
+    as a separate module, not registered as a codec (the working tree's copy keeps the name)."""
     folder = Path(tempfile.mkdtemp(prefix="lossless_neural_speed-"))
-    file = folder / f"{module_name}.py"
-    file.write_text(source)
-    return _import_unregistered(file, module_name)
+    listed = subprocess.run(["git", "ls-tree", "-r", "--name-only", commit, path], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.split()
+    package = listed != [path]
+    for name in listed:
+        target = folder / module_name / Path(name).relative_to(path) if package else folder / f"{module_name}.py"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(subprocess.run(["git", "show", f"{commit}:{name}"], cwd=ROOT, check=True,
+                                         capture_output=True, text=True).stdout)
+    return _import_unregistered(folder / module_name / "__init__.py" if package else target, module_name)
 
 
 def path_at(commit: str, *paths: str) -> str:
-    """The first of `paths` that exists in `commit`: a module renamed since (codecs/local_ar.py was
-    codecs/pixelcnn.py) is still found at an older base."""
+    """The first of `paths` that exists in `commit`: a module renamed or made a package since
+    (codecs/local_ar/ was codecs/local_ar.py, and before that codecs/pixelcnn.py) is still found at an
+    older base."""
     for path in paths:
         found = subprocess.run(["git", "cat-file", "-e", f"{commit}:{path}"], cwd=ROOT, capture_output=True)
         if found.returncode == 0:
@@ -67,13 +72,15 @@ def path_at(commit: str, *paths: str) -> str:
 
 
 def load_module_here(path: str, module_name: str):
-    return _import_unregistered(ROOT / path, module_name)
+    file = ROOT / path
+    return _import_unregistered(file / "__init__.py" if file.is_dir() else file, module_name)
 
 
 def _import_unregistered(file: Path, module_name: str):
     import bench
 
-    spec = importlib.util.spec_from_file_location(module_name, file)
+    package = [str(file.parent)] if file.name == "__init__.py" else None  # its relative imports resolve there
+    spec = importlib.util.spec_from_file_location(module_name, file, submodule_search_locations=package)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     register = bench.register_codec
@@ -137,15 +144,15 @@ def print_summary(name: str, result: dict, images: int) -> None:
 
 # -- local-ar ------------------------------------------------------------------------------------
 def _local_ar_class(module):
-    """The codec class of codecs/local_ar.py, or of codecs/pixelcnn.py at a base before the rename."""
+    """The codec class of codecs/local_ar/, or of codecs/pixelcnn.py at a base before the rename."""
     return getattr(module, "LocalAr", None) or module.PixelCnn
 
 
 def local_ar_part(args) -> Part:
     from bench.data.mnist import load_split
 
-    new = load_module_here("codecs/local_ar.py", "local_ar_speed_new")
-    old = load_module_at(args.base, path_at(args.base, "codecs/local_ar.py", "codecs/pixelcnn.py"),
+    new = load_module_here("codecs/local_ar", "local_ar_speed_new")
+    old = load_module_at(args.base, path_at(args.base, "codecs/local_ar", "codecs/local_ar.py", "codecs/pixelcnn.py"),
                          "local_ar_speed_old")
     settings = new.LocalAr.profiles["default"]
     steps = args.steps or settings.steps
