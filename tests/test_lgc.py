@@ -40,11 +40,11 @@ def test_sampling_follows_the_mixture_weights():
 
 
 def test_int8_and_float16_packing_keep_values_within_their_step():
-    from bench_codecs.lgc import _Reader
+    from bench_codecs.lgc import BodyReader
 
     array = np.random.default_rng(0).normal(size=(6, 11)).astype(np.float32)
     for precision, tolerance in (("float32", 0), ("float16", 2e-3), ("int8", None)):
-        restored = _Reader(pack_array(array, precision)).array(array.shape, precision)
+        restored = BodyReader(pack_array(array, precision)).array(array.shape, precision)
         step = (array.max(1) - array.min(1)) / 255
         limit = step[:, None] / 2 + 1e-6 if tolerance is None else tolerance + 1e-7
         assert np.all(np.abs(restored - array) <= limit), precision

@@ -17,6 +17,9 @@ stored in the payload, decoded by the small decoder: a synthetic labelled traini
 pixel logits are multiplied by `sharpen` (stored in the payload) before the sigmoid: a VAE decoder's
 mean image is blurry, and a classifier trained on blurry digits does badly on the sharp real ones
 (measured: docs/codecs.md; the results: docs/results.md).
+
+The package: `networks.py` (the autoencoder), `mixtures.py` (the per-class mixtures), `payload.py` (the
+body's arrays and its reader), and here the codec, its training and its stream.
 """
 
 from __future__ import annotations
@@ -25,17 +28,15 @@ import gzip
 import struct
 import time
 import zlib
-from dataclasses import dataclass
 
 import numpy as np
 
 from bench import DatasetCodec, register_codec
-from bench.api.profiles import Profile, ProfileSet
+from bench.api.profiles import ProfileSet
 from bench.coding.container import (
     check_content,
     content_digest,
     int_in,
-    read_varint,
     seal,
     unseal,
     write_varint,
@@ -44,6 +45,13 @@ from bench.errors import CorruptStreamError
 from bench.learn.classifier import N_CLASSES
 from bench.learn.model_cache import load_or_train
 from bench.learn.model_file import load_tensors, pack_model, tensors_of, unpack_model
+
+from .mixtures import bic_candidates, fit_class_mixture, mixture_arrays, sample_mixture
+from .networks import LgcProfile, build_decoder, build_encoder, supervised_contrastive_loss
+from .payload import BodyReader, factor_shape, pack_array
+
+__all__ = ["STREAM_MAGIC", "BodyReader", "LatentGaussianCompression", "LgcProfile", "bic_candidates",
+           "fit_class_mixture", "pack_array", "sample_mixture"]
 
 VARIANTS = ("vanilla", "vae", "cvae", "contrastive")
 COVARIANCES = ("full", "diag", "tied", "spherical")
@@ -59,212 +67,6 @@ MAX_SAMPLED_IMAGES = 10**6
 MAX_SAMPLED_LATENTS = 1 << 28
 #: The parameters that determine the trained autoencoder (the rest only shape the payload).
 AUTOENCODER_PARAMS = ("variant", "latent_dim", "width")
-
-
-# --------------------------------------------------------------------------- the networks
-
-
-@dataclass(frozen=True, kw_only=True)
-class LgcProfile(Profile):
-    """The autoencoder's training budget."""
-
-    epochs: int
-    max_images: int | None  # a slice of the train split; None: all of it
-    batch: int = 128
-    lr: float = 2e-3
-
-
-def build_decoder(latent_dim: int, width: int, conditional: bool):
-    """fc -> (2w, 4, 4) -> 7x7 -> 14x14 -> 28x28; sigmoid pixel probabilities. Small: its weights ship."""
-    from torch import nn
-
-    class Decoder(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conditional = conditional
-            self.fc = nn.Linear(latent_dim + (N_CLASSES if conditional else 0), 2 * width * 16)
-            self.up = nn.Sequential(
-                nn.ReLU(), nn.Unflatten(1, (2 * width, 4, 4)),
-                nn.ConvTranspose2d(2 * width, width, 3, stride=2, padding=1), nn.ReLU(),  # 7x7
-                nn.ConvTranspose2d(width, width, 4, stride=2, padding=1), nn.ReLU(),      # 14x14
-                nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),                     # 28x28 logits
-            )
-
-        def forward(self, z, onehot=None):
-            import torch
-
-            if self.conditional:
-                z = torch.cat([z, onehot], dim=1)
-            return self.up(self.fc(z))
-
-    return Decoder()
-
-
-def build_encoder(latent_dim: int, variational: bool, conditional: bool):
-    from torch import nn
-
-    class Encoder(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conditional = conditional
-            self.conv = nn.Sequential(
-                nn.Conv2d(1, 16, 4, stride=2, padding=1), nn.ReLU(),   # 14x14
-                nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.ReLU(),  # 7x7
-                nn.Flatten(),
-            )
-            self.fc = nn.Sequential(nn.Linear(32 * 49 + (N_CLASSES if conditional else 0), 256), nn.ReLU(),
-                                    nn.Linear(256, latent_dim * (2 if variational else 1)))
-
-        def forward(self, x, onehot=None):
-            import torch
-
-            h = self.conv(x)
-            if self.conditional:
-                h = torch.cat([h, onehot], dim=1)
-            return self.fc(h)
-
-    return Encoder()
-
-
-def supervised_contrastive_loss(z, labels, temperature: float):
-    """SupCon (Khosla et al. 2020) on normalised latents: pull same-class latents together."""
-    import torch
-    import torch.nn.functional as F
-
-    z = F.normalize(z, dim=1)
-    logits = z @ z.T / temperature
-    self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
-    logits = logits.masked_fill(self_mask, -1e9)
-    positive = (labels[:, None] == labels[None, :]) & ~self_mask
-    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
-    has_positive = positive.any(1)
-    mean_log_prob = (log_prob * positive).sum(1)[has_positive] / positive.sum(1)[has_positive]
-    return -mean_log_prob.mean()
-
-
-# --------------------------------------------------------------------------- Gaussian mixtures
-
-
-def bic_candidates(max_components: int) -> list[int]:
-    """K values BIC chooses among: powers of two up to max_components (and max_components itself).
-
-    A grid instead of every K: BIC keeps choosing more components on 6,000 points per class
-    (it chose the top of 1..10 for every digit), and fitting every K up to 32 would cost minutes.
-    """
-    grid = [2**i for i in range(max_components.bit_length()) if 2**i <= max_components]
-    return grid + ([max_components] if max_components not in grid else [])
-
-
-def fit_class_mixture(latents: np.ndarray, components, max_components: int, covariance: str, seed: int):
-    """The class's GaussianMixture: `components` fixed, or the K among `bic_candidates` with the lowest BIC.
-
-    Returns (mixture, bic per K tried).
-    """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.mixture import GaussianMixture
-
-    candidates = bic_candidates(max_components) if components == "bic" else [components]
-    candidates = [k for k in candidates if k <= len(latents)] or [1]
-    best, bics = None, {}
-    for k in candidates:
-        mixture = GaussianMixture(k, covariance_type=covariance, reg_covar=1e-4, random_state=seed, max_iter=200)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            mixture.fit(latents)
-        bics[k] = float(mixture.bic(latents))
-        if best is None or bics[k] < bics[best.n_components]:
-            best = mixture
-    return best, bics
-
-
-def mixture_arrays(mixture, covariance: str) -> list[np.ndarray]:
-    """(weights, means, Cholesky factors of the covariances) in the shapes sampling needs.
-
-    Sampling z = mean + L eps needs only L (lower triangle for `full`/`tied`, standard deviations for
-    `diag`/`spherical`), so that is what ships.
-    """
-    covariances = mixture.covariances_
-    if covariance == "full":
-        rows, cols = np.tril_indices(covariances.shape[1])
-        factors = np.stack([np.linalg.cholesky(c)[rows, cols] for c in covariances])
-    elif covariance == "tied":
-        rows, cols = np.tril_indices(covariances.shape[0])
-        factors = np.linalg.cholesky(covariances)[rows, cols][None]
-    else:  # diag: (K, d) variances; spherical: (K,) variances
-        factors = np.sqrt(covariances).reshape(len(mixture.weights_), -1)
-    return [mixture.weights_[None], mixture.means_, factors]
-
-
-def sample_mixture(weights, means, factors, covariance: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n latents from the mixture; component counts drawn from its weights."""
-    k, d = means.shape
-    weights = np.clip(weights.astype(np.float64), 0, None)
-    weights = weights / weights.sum() if weights.sum() > 0 else np.full(k, 1 / k)
-    counts = rng.multinomial(n, weights)
-    samples = []
-    for j in range(k):
-        eps = rng.standard_normal((counts[j], d))
-        if covariance in ("full", "tied"):
-            lower = np.zeros((d, d))
-            lower[np.tril_indices(d)] = factors[j if covariance == "full" else 0]
-            samples.append(means[j] + eps @ lower.T)
-        else:
-            samples.append(means[j] + eps * factors[j])
-    return np.concatenate(samples)[rng.permutation(n)]
-
-
-# --------------------------------------------------------------------------- serialisation
-
-
-def pack_array(array: np.ndarray, precision: str) -> bytes:
-    """float32 / float16 as is; int8 as per-row affine uint8 with a float32 (offset, scale) per row."""
-    array = np.asarray(array, dtype=np.float32)
-    if precision == "float32":
-        return array.astype("<f4").tobytes()
-    if precision == "float16":
-        return array.astype("<f2").tobytes()
-    rows = array.reshape(len(array), -1) if array.ndim > 1 else array.reshape(1, -1)
-    low, high = rows.min(1, keepdims=True), rows.max(1, keepdims=True)
-    scale = np.where(high > low, (high - low) / 255, 1.0).astype(np.float32)
-    codes = np.round((rows - low) / scale).astype(np.uint8)
-    return np.hstack([low, scale]).astype("<f4").tobytes() + codes.tobytes()
-
-
-class _Reader:
-    """Bounds-checked reads from the decompressed body: damaged streams fail with one clear line."""
-
-    def __init__(self, data: bytes):
-        self.data, self.pos = data, 0
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise CorruptStreamError("lgc stream is truncated")
-        chunk = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return chunk
-
-    def varint(self) -> int:
-        value, self.pos = read_varint(self.data, self.pos)
-        return value
-
-    def array(self, shape: tuple, precision: str) -> np.ndarray:
-        size = int(np.prod(shape))
-        if precision in ("float32", "float16"):
-            dtype = "<f4" if precision == "float32" else "<f2"
-            return np.frombuffer(self.take(size * np.dtype(dtype).itemsize), dtype).astype(np.float32).reshape(shape)
-        n_rows = shape[0] if len(shape) > 1 else 1
-        offsets = np.frombuffer(self.take(8 * n_rows), "<f4").reshape(n_rows, 2)
-        codes = np.frombuffer(self.take(size), np.uint8).reshape(n_rows, -1).astype(np.float32)
-        return (offsets[:, :1] + codes * offsets[:, 1:]).reshape(shape)
-
-
-def _factor_shape(covariance: str, k: int, d: int) -> tuple:
-    return {"full": (k, d * (d + 1) // 2), "tied": (1, d * (d + 1) // 2), "diag": (k, d), "spherical": (k, 1)}[covariance]
-
-
-# --------------------------------------------------------------------------- the codec
 
 
 def _check_choice(name: str, value, choices) -> str:
@@ -459,7 +261,7 @@ class LatentGaussianCompression(DatasetCodec):
             check_content(np.frombuffer(body, np.uint8), digest)
         except CorruptStreamError as exc:
             raise CorruptStreamError(f"lgc: {exc}") from None
-        reader = _Reader(body)
+        reader = BodyReader(body)
         if reader.take(4) != MAGIC:
             raise CorruptStreamError("lgc: not an lgc stream (bad magic)")
         precision_id, covariance_id, conditional = reader.take(3)
@@ -484,7 +286,7 @@ class LatentGaussianCompression(DatasetCodec):
             if not 1 <= k <= 10_000:
                 raise CorruptStreamError("lgc: corrupt mixture size")
             mixtures[c] = (reader.array((1, k), precision)[0], reader.array((k, latent_dim), precision),
-                           reader.array(_factor_shape(covariance, k, latent_dim), precision))
+                           reader.array(factor_shape(covariance, k, latent_dim), precision))
         with torch.device("meta"):  # shapes only: the weights must fit the rest of the body first
             params = sum(t.numel() for t in build_decoder(latent_dim, width, bool(conditional)).state_dict().values())
         if params * {"float32": 4, "float16": 2, "int8": 1}[precision] > len(body) - reader.pos:
@@ -512,4 +314,3 @@ class LatentGaussianCompression(DatasetCodec):
 
     def extra_columns(self) -> dict:
         return dict(self.columns)
-
