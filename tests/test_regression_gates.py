@@ -138,3 +138,12 @@ def test_the_baseline_takes_each_benchmark_from_its_median_run(tmp_path):
     assert baseline.main([str(out), *map(str, runs)]) == 0
     merged = compare_timings.read_results(out)
     assert {name: entry["extra_info"]["rounds_s"] for name, entry in merged.items()} == {"t::a": [1.2], "t::b": [2.0]}
+
+
+def test_benchmarks_a_baseline_lacks_are_added_and_its_entries_kept(tmp_path):
+    base = _results(tmp_path / "base.json", {"t::a": 1.0})
+    runs = [_results(tmp_path / f"run{i}.json", seconds) for i, seconds in
+            enumerate([{"t::a": 5.0, "t::new": 3.0}, {"t::a": 5.0, "t::new": 1.0}, {"t::a": 5.0, "t::new": 2.0}])]
+    assert baseline.main(["--add-to", str(base), *map(str, runs)]) == 0
+    merged = compare_timings.read_results(base)
+    assert {name: entry["extra_info"]["rounds_s"] for name, entry in merged.items()} == {"t::a": [1.0], "t::new": [2.0]}

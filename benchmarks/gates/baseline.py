@@ -1,6 +1,10 @@
 """A timing baseline from several runs of the suite: each benchmark's entry from its median run.
 
     python -m benchmarks.gates.baseline OUT.json RUN.json RUN.json [RUN.json ...]
+    python -m benchmarks.gates.baseline --add-to BASELINE.json RUN.json RUN.json [RUN.json ...]
+
+`--add-to` puts the benchmarks the baseline lacks (a new codec's, timed with `-k`) into it, each from
+its median run, and leaves every entry it has as it is: no re-recording of the whole suite.
 
 One recording can catch a benchmark in an unusually fast moment of a shared machine, and every later
 run then reads slow against it (measured: docs/gates.md). Taking, for each benchmark, the run whose calibrated time
@@ -36,12 +40,23 @@ def main(argv=None) -> int:
     if len(args) < 2:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
+    adding = args[0] == "--add-to"
+    if adding:
+        args = args[1:]
     out, paths = Path(args[0]), [Path(p) for p in args[1:]]
     merged = median_entries([read_results(path) for path in paths])
-    document = json.loads(paths[0].read_text())
-    document["benchmarks"] = list(merged.values())
-    out.write_text(json.dumps(document, indent=1))
-    print(f"baseline: {len(merged)} benchmarks, each from the median of {len(paths)} runs -> {out}")
+    if adding:
+        document = json.loads(out.read_text())
+        have = read_results(out)
+        new = {name: entry for name, entry in merged.items() if name not in have}
+        document["benchmarks"] = sorted([*have.values(), *new.values()], key=lambda entry: entry["fullname"])
+        print(f"baseline: {len(new)} benchmarks added ({', '.join(new) or 'none new'}), each from the median of "
+              f"{len(paths)} runs -> {out}")
+    else:
+        document = json.loads(paths[0].read_text())
+        document["benchmarks"] = list(merged.values())
+        print(f"baseline: {len(merged)} benchmarks, each from the median of {len(paths)} runs -> {out}")
+    out.write_text(json.dumps(document, indent=1) + "\n")
     return 0
 
 
