@@ -37,6 +37,7 @@ from bench.coding.container import (
 )
 from bench.coding.parallel import decode_each, encode_each
 from bench.data.idx import from_idx, to_idx
+from bench.data.mnist import PIXELS
 from bench.errors import CorruptStreamError
 
 FRAMINGS = ("whole", "per-image")
@@ -248,13 +249,13 @@ class _CheckedByteStream(ByteStreamCodec):
 
     magic: bytes = b""
     #: Bytes one per-image blob decodes to (`decode_image`); `decompress` sets it from the container.
-    _image_bytes = 28 * 28
+    _image_bytes = PIXELS
 
     def _coder_header(self) -> dict:
         """The coder and the parameters a decoder must share with the encoder."""
         raise NotImplementedError
 
-    def _decompress_bytes(self, data: bytes, size: int = 28 * 28) -> bytes:
+    def _decompress_bytes(self, data: bytes, size: int = PIXELS) -> bytes:
         raise NotImplementedError
 
     def compress(self, images: np.ndarray) -> bytes:
