@@ -116,7 +116,7 @@ def bytes_to_code(u: np.ndarray) -> np.ndarray:
 class Bican(TrainedLossyCodec):
     """BiCAN (write-up): conv compressor to 200 tanh numbers stored as 200 uint8, two cycle losses."""
 
-    coding_batch = CODING_BATCH
+    codec_name, coding_batch = "bican", CODING_BATCH
     profiles = ProfileSet(
         smoke=BicanProfile(width=0.04, epochs=1, batch=50, lr=2e-3, max_images=2000),
         default=BicanProfile(width=0.08, epochs=2),

@@ -198,6 +198,7 @@ def scale_indices(scales: np.ndarray) -> np.ndarray:
 class Hyperprior(TrainedLossyCodec):
     """Scale / mean-scale hyperprior (Ballé 2018, Minnen 2018): learned transforms, range-coded latents."""
 
+    codec_name = "hyperprior"
     model_params = ("lam", "mean")  # one model per rate: the sweep's trainings may run side by side
     profiles = ProfileSet(
         smoke=HyperpriorProfile(channels=16, latent_channels=8, hyper_channels=4, epochs=2, lr=3e-3,

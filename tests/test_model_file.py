@@ -93,3 +93,12 @@ def test_what_is_not_a_model_file_is_refused_in_one_line():
 def test_an_unknown_storage_is_refused_when_packing():
     with pytest.raises(ValueError, match="model storage must be one of"):
         pack_model({}, {"w": np.ones(2, np.float32)}, storage="int4")
+
+
+def test_every_learned_lossy_codec_has_its_name_for_its_refusals():
+    from bench.api.registry import get_entry, list_codecs
+    from bench.learn.latent_codec import TrainedLossyCodec
+
+    lossy = {name: get_entry(name).cls for name in list_codecs() if issubclass(get_entry(name).cls, TrainedLossyCodec)}
+    assert {"conv-ae", "pca-cnn", "bican", "hyperprior"} <= set(lossy)
+    assert {name: cls.codec_name for name, cls in lossy.items()} == {name: name for name in lossy}
