@@ -53,8 +53,8 @@ from bench.coding.raster_ar import RasterArCodec
 from bench.coding.reproducible import check_float_settings, float_settings, torch_threads
 from bench.data.mnist import PIXELS, SIDE
 from bench.errors import BenchError
+from bench.learn import shipped
 from bench.learn.model_file import load_tensors, pack_model, tensors_of, unpack_model
-from bench.learn.shipped import shipped_or_trained, write_shipped
 
 MAGIC = b"DAR1"
 #: Bump when the network, its training or its coding form change: a shipped model file records the
@@ -265,13 +265,14 @@ def weights_to_bytes(config: dict, net) -> bytes:
 def weights_from_bytes(blob: bytes, what: str = "deep-ar model"):
     """(config, network with float32 weights rounded through float16) from `weights_to_bytes`."""
     model = unpack_model(blob, what)
+    refused = BenchError(f"{what} is not a deep-ar model file; delete it to retrain")
+    if model.meta.get("format") != "deep-ar":
+        raise refused
     try:
-        if model.meta["format"] != "deep-ar":
-            raise KeyError("format")
         config = model.meta["config"]
         net = build_network(config["channels"], tuple(config["dilations"]), config["first_kernel"], config["kernel"])
     except (KeyError, TypeError, ValueError):
-        raise BenchError(f"{what} is not a deep-ar model file; delete it to retrain") from None
+        raise refused from None
     return config, load_tensors(net, model).eval()
 
 
@@ -338,16 +339,15 @@ class DeepAr(RasterArCodec):
     # -- training --------------------------------------------------------------------------------
     def recipe(self, train_digest: str) -> dict:
         """What a trained model depends on: a shipped model file is used only for exactly this."""
-        ctx = self.ctx
-        return {"codec": "deep-ar", "model_version": MODEL_VERSION, "profile": ctx.profile, "seed": ctx.seed,
-                "data": train_digest, "settings": asdict(self.profiles[ctx.profile])}
+        return shipped.recipe("deep-ar", MODEL_VERSION, self.ctx, train_digest,
+                              asdict(self.profiles[self.ctx.profile]))
 
     def fit(self, train) -> None:
         ctx = self.ctx
         settings = self.profiles[ctx.profile]
         # Training keeps the thread count the run gives this worker: this network's convolutions use a
         # second thread well (1.5x on this CPU), unlike the small models coded above.
-        blob, self.model_source = shipped_or_trained(
+        blob, self.model_source = shipped.shipped_or_trained(
             self, train, self.recipe(train.digest), WEIGHTS_DIR,
             lambda: train_network(train.images, settings, ctx.seed, ctx.device), params={"settings": asdict(settings)})
         self.load_model(blob, ctx.device)
@@ -427,6 +427,6 @@ def ship(profile: str, seed: int = 0, device: str = "cpu", directory: Path | Non
     started = time.perf_counter()
     blob = train_network(train.images, codec.profiles[profile], seed, device, log=lambda line: print(line, flush=True))
     seconds = time.perf_counter() - started
-    return write_shipped((directory or WEIGHTS_DIR) / f"deep-ar-{profile}.bin", blob, codec.recipe(train.digest),
-                         seconds, device)
+    return shipped.write_shipped((directory or WEIGHTS_DIR) / f"deep-ar-{profile}.bin", blob,
+                                 codec.recipe(train.digest), seconds, device)
 

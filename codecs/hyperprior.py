@@ -309,7 +309,7 @@ class Hyperprior(TrainedLossyCodec):
         self.half_width = int(self.meta["half_width"])
         self.y_tables = tables["y_tables"].reshape(len(SCALE_TABLE), -1)
         decoder_parts = [name for name in model.tensors if name.startswith(("g_s.", "h_s.", "z_density.")) or name in tables]
-        self._decoder_bytes = model.stored_bytes(*decoder_parts)
+        self._decoder_bytes = sum(model.stored[name] for name in decoder_parts)
         self._model_id = hashlib.sha256(b"".join(model.tensors[name].tobytes() for name in decoder_parts)).hexdigest()[:16]
 
     @property

@@ -29,8 +29,8 @@ from bench.api.profiles import ProfileSet
 from bench.coding.container import content_digest
 from bench.data.mnist import PIXELS
 from bench.errors import BenchError
+from bench.learn import shipped
 from bench.learn.model_file import pack_model, tensors_of, unpack_model
-from bench.learn.shipped import shipped_or_trained, write_shipped
 
 from . import local_ar
 from .weightless.context_mixing import INGREDIENTS, ContextMixingCodec, Prior
@@ -72,17 +72,17 @@ def network_weights(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     """(architecture, float32 tensors by name in local-ar's state_dict order) of a model file, read with
     NumPy alone (decoding needs no torch); a file that is not one is refused in one line."""
     model = unpack_model(blob, "learned-cm model file")
-    meta = model.meta
+    meta, shapes = model.meta, model.shapes()
     try:
         layers, hidden, window = int(meta["layers"]), int(meta["hidden"]), [int(v) for v in meta["window"]]
         size = window[0] * (2 * window[1] + 1) + window[2]
-        position_dims = model.shapes()["position.weight"][1]
+        position_dims = shapes["position.weight"][1]
         expected = {"position.weight": [PIXELS, position_dims], "masked.weight": [hidden, size + position_dims],
                     "masked.bias": [hidden],
                     **{f"blocks.{i}.{part}": [hidden, hidden] if part == "weight" else [hidden]
                        for i in range(layers) for part in ("weight", "bias")},
                     "out.weight": [256, hidden], "out.bias": [256]}
-        valid = meta.get("format") == FORMAT and list(model.shapes().items()) == list(expected.items())
+        valid = meta.get("format") == FORMAT and list(shapes.items()) == list(expected.items())
     except (ValueError, TypeError, KeyError, IndexError):
         valid = False
     if not valid or model.raw:
@@ -125,14 +125,13 @@ class LearnedContextMixing(ContextMixingCodec):
 
     def recipe(self, train_digest: str) -> dict:
         """What the trained network depends on: a shipped file is used only for exactly this."""
-        ctx = self.ctx
-        return {"codec": "learned-cm", "model_version": MODEL_VERSION, "profile": ctx.profile, "seed": ctx.seed,
-                "data": train_digest, "settings": asdict(self.profiles[ctx.profile].network())}
+        return shipped.recipe("learned-cm", MODEL_VERSION, self.ctx, train_digest,
+                              asdict(self.profiles[self.ctx.profile].network()))
 
     def fit(self, train) -> None:
         ctx = self.ctx
         network = self.profiles[ctx.profile].network()
-        blob, self.model_source = shipped_or_trained(
+        blob, self.model_source = shipped.shipped_or_trained(
             self, train, self.recipe(train.digest), WEIGHTS_DIR,
             lambda: train_model(train.images, network, ctx.seed, ctx.device),
             params={"settings": asdict(network)})  # every `without` shares the network
@@ -177,5 +176,5 @@ def ship(profile: str, seed: int = 0, device: str = "cpu") -> Path:
     codec.ctx = RunContext(profile=profile, seed=seed, device=device)
     started = time.perf_counter()
     blob = train_model(train.images, codec.profiles[profile].network(), seed, device)
-    return write_shipped(WEIGHTS_DIR / f"learned-cm-{profile}.bin", blob, codec.recipe(train.digest),
-                         time.perf_counter() - started, device, threads=local_ar.CPU_THREADS)
+    return shipped.write_shipped(WEIGHTS_DIR / f"learned-cm-{profile}.bin", blob, codec.recipe(train.digest),
+                                 time.perf_counter() - started, device, threads=local_ar.CPU_THREADS)

@@ -142,7 +142,7 @@ def load_tensors(module, model: ModelFile, prefix: str = "", device: str = "cpu"
     other), on `device`."""
     import torch
 
-    state = {name[len(prefix):]: torch.from_numpy(np.array(tensor))
+    state = {name[len(prefix):]: torch.from_numpy(tensor)  # `unpack_model`'s arrays are its own, writable
              for name, tensor in model.tensors.items() if name.startswith(prefix)}
     try:
         module.load_state_dict(state)

@@ -18,6 +18,13 @@ from bench.errors import BenchError
 from bench.learn.model_cache import load_or_train
 
 
+def recipe(codec: str, model_version: int, ctx, train_digest: str, settings: dict) -> dict:
+    """What trained weights depend on, as a card records it: a codec takes a shipped file only when
+    its own recipe is exactly this."""
+    return {"codec": codec, "model_version": model_version, "profile": ctx.profile, "seed": ctx.seed,
+            "data": train_digest, "settings": settings}
+
+
 def as_json(recipe: dict) -> dict:
     """The recipe as a card holds it (tuples become lists), so the two compare equal."""
     return json.loads(json.dumps(recipe))

@@ -220,10 +220,11 @@ def weights_from_bytes(blob: bytes):
     """(config, network with float32 weights rounded through float16) from `weights_to_bytes`."""
     model = unpack_model(blob, "local-ar model")
     config = dict(model.meta)
+    refused = BenchError("local-ar model file does not describe a local-ar network; delete it to retrain")
+    if config.pop("format", None) != "local-ar":
+        raise refused
     try:
-        if config.pop("format") != "local-ar":
-            raise KeyError("format")
         net = build_network(config["window_size"], config["hidden"], config["layers"], config["head"])
     except (KeyError, TypeError, ValueError):
-        raise BenchError("local-ar model file does not describe a local-ar network; delete it to retrain") from None
+        raise refused from None
     return config, load_tensors(net, model).eval()
