@@ -276,13 +276,8 @@ struct Prior {
     accumulate(q.data(), h.data(), out_w.data(), hidden, NODES);
     float top = q[0];
     for (int k = 1; k < NODES; k++) top = std::max(top, q[k]);
-    double total = 0;
-    for (int k = 0; k < NODES; k++) {
-      double e = exp_fixed(double(q[k]) - top);
-      cum[k + 1] = cum[k] + e;
-      total += e;
-    }
-    for (int k = 0; k < NODES; k++) q[k] = float((cum[k + 1] - cum[k]) / total);
+    for (int k = 0; k < NODES; k++) cum[k + 1] = cum[k] + exp_fixed(double(q[k]) - top);  // cum[0] stays 0
+    for (int k = 0; k < NODES; k++) q[k] = float((cum[k + 1] - cum[k]) / cum[NODES]);
   }
 
   // The network's P(bit = 1) at a decision node, in the stretched domain (256 per nat), 0 if not asked.
